@@ -1,0 +1,11 @@
+// Package sandbox owns kernel enforcement on Linux: path canonicalisation of
+// grants into Landlock rules, the static seccomp filter, the seccomp
+// user-notification filter and its supervisor, and starting the confined
+// child (supervised, from a locked and restricted OS thread) or replacing
+// nono itself (direct mode, wrap).
+//
+// It takes a fully resolved Spec and enforces exactly that. It must not
+// decide policy (that is package policy), parse profiles, talk to the
+// network gateway (package proxy), or print anything for users: callers get
+// structured results and errors and render them.
+package sandbox

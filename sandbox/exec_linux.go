@@ -1,0 +1,244 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// SetupError is a failure to confine the child before it ran (exit 126).
+type SetupError struct{ Err error }
+
+func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// ExecError is a failure to execute the target program (exit 127).
+type ExecError struct {
+	Path string
+	Err  error
+}
+
+func (e *ExecError) Error() string {
+	return fmt.Sprintf("cannot execute %s: %v", e.Path, e.Err)
+}
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// needsNotify reports whether the network syscalls must go to the supervisor.
+func needsNotify(spec *Spec) bool {
+	return spec.Net == NetProxy || (spec.Net == NetBlock && len(spec.UnixSockets) > 0)
+}
+
+// plan is everything prepared on an unrestricted thread, so the restricted
+// thread only has to apply it.
+type plan struct {
+	rulesetFD  int
+	llFlags    uint32
+	static     []unix.SockFilter
+	notify     []unix.SockFilter
+	notifyFlag uintptr
+}
+
+func (p *plan) close() {
+	if p.rulesetFD >= 0 {
+		unix.Close(p.rulesetFD)
+		p.rulesetFD = -1
+	}
+}
+
+func prepare(spec *Spec, withNotify bool) (*plan, error) {
+	abi := ABI()
+	fd, flags, _, err := buildRuleset(spec, abi)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{rulesetFD: fd, llFlags: flags}
+	if p.static, err = filterProgram(staticRules(spec), retAllow); err != nil {
+		p.close()
+		return nil, err
+	}
+	if withNotify && needsNotify(spec) {
+		if p.notify, err = filterProgram(notifyRules(), retAllow); err != nil {
+			p.close()
+			return nil, err
+		}
+		p.notifyFlag = seccompFlagNewListener | seccompFlagWaitKillableRecv
+	}
+	return p, nil
+}
+
+// restrictThread confines the calling OS thread. The caller holds
+// runtime.LockOSThread and never unlocks it afterwards. It returns the
+// seccomp listener fd, or -1.
+func (p *plan) restrictThread() (int, error) {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return -1, fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	if err := ll.LandlockRestrictSelf(p.rulesetFD, p.llFlags); err != nil {
+		return -1, fmt.Errorf("landlock_restrict_self: %w", err)
+	}
+	if _, err := installFilter(p.static, 0); err != nil {
+		return -1, fmt.Errorf("installing the seccomp filter: %w", err)
+	}
+	if p.notify == nil {
+		return -1, nil
+	}
+	fd, err := installFilter(p.notify, p.notifyFlag)
+	if err != nil {
+		return -1, fmt.Errorf("installing the seccomp notify filter: %w", err)
+	}
+	return fd, nil
+}
+
+// markInheritedCloexec makes sure no descriptor nono itself inherited
+// leaks into the child: only the explicit stdio survive exec.
+func markInheritedCloexec() error {
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range(CLOEXEC): %w", err)
+	}
+	return nil
+}
+
+// Child is a confined child process started by Start.
+type Child struct {
+	Cmd *exec.Cmd
+	// Listener is the seccomp user-notification fd, or nil when the spec
+	// needs no network mediation.
+	Listener *os.File
+	release  chan struct{}
+}
+
+// Start confines and starts cmd. A dedicated goroutine locks its OS thread,
+// restricts only that thread (no_new_privs, Landlock, seccomp), and
+// fork/execs cmd from it, so the child inherits the domain while the rest of
+// nono stays unrestricted. The thread stays parked until Wait has reaped the
+// child (the parent-death signal is tied to it), then dies with the
+// goroutine because it is never unlocked.
+//
+// cmd.Stdin, Stdout and Stderr must already be *os.File (or nil, which is
+// replaced by /dev/null opened here, before any restriction).
+func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
+	if err := markInheritedCloexec(); err != nil {
+		return nil, &SetupError{err}
+	}
+	if err := fillStdio(cmd); err != nil {
+		return nil, &SetupError{err}
+	}
+	p, err := prepare(spec, true)
+	if err != nil {
+		return nil, &SetupError{err}
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+
+	type result struct {
+		listener int
+		err      error
+	}
+	res := make(chan result, 1)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread is tainted
+		defer p.close()
+		lfd, err := p.restrictThread()
+		if err != nil {
+			res <- result{-1, &SetupError{err}}
+			return
+		}
+		if err := cmd.Start(); err != nil {
+			if lfd >= 0 {
+				unix.Close(lfd)
+			}
+			res <- result{-1, &ExecError{Path: cmd.Path, Err: unwrapExec(err)}}
+			return
+		}
+		res <- result{lfd, nil}
+		<-release
+	}()
+	r := <-res
+	if r.err != nil {
+		return nil, r.err
+	}
+	c := &Child{Cmd: cmd, release: release}
+	if r.listener >= 0 {
+		c.Listener = os.NewFile(uintptr(r.listener), "seccomp-notify")
+	}
+	return c, nil
+}
+
+// Wait waits for the child and releases the restricted thread.
+func (c *Child) Wait() error {
+	err := c.Cmd.Wait()
+	close(c.release)
+	return err
+}
+
+func unwrapExec(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func fillStdio(cmd *exec.Cmd) error {
+	open := func() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_RDWR, 0) }
+	if cmd.Stdin == nil {
+		f, err := open()
+		if err != nil {
+			return err
+		}
+		cmd.Stdin = f
+	}
+	if cmd.Stdout == nil {
+		f, err := open()
+		if err != nil {
+			return err
+		}
+		cmd.Stdout = f
+	}
+	if cmd.Stderr == nil {
+		f, err := open()
+		if err != nil {
+			return err
+		}
+		cmd.Stderr = f
+	}
+	for _, s := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
+		if _, ok := s.(*os.File); !ok {
+			return errors.New("sandbox.Start: child stdio must be *os.File so nothing is opened on the restricted thread")
+		}
+	}
+	return nil
+}
+
+// Exec confines nono itself and replaces it with argv (direct mode, wrap).
+// execve keeps only the calling thread, so restricting that one thread is
+// exactly what the new program inherits. It returns only on failure.
+func Exec(spec *Spec, path string, argv, env []string) error {
+	if err := markInheritedCloexec(); err != nil {
+		return &SetupError{err}
+	}
+	p, err := prepare(spec, false)
+	if err != nil {
+		return &SetupError{err}
+	}
+	runtime.LockOSThread() // never unlocked on the success path: exec replaces us
+	if _, err := p.restrictThread(); err != nil {
+		p.close()
+		return &SetupError{err}
+	}
+	p.close()
+	err = unix.Exec(path, argv, env)
+	return &ExecError{Path: path, Err: err}
+}

@@ -1,0 +1,115 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// systemGrants is what any dynamically linked tool needs to start.
+func systemGrants(t *testing.T) []Grant {
+	t.Helper()
+	var gs []Grant
+	for _, p := range []string{"/bin", "/usr", "/lib", "/lib64", "/etc"} {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			continue
+		}
+		gs = append(gs, Grant{Path: real, Access: AccessRead, Source: "test"})
+	}
+	gs = append(gs, Grant{Path: "/dev/null", Access: AccessReadWrite, File: true, Source: "test"})
+	return gs
+}
+
+func scratch(t *testing.T) string {
+	t.Helper()
+	base := "/var/tmp"
+	d, err := os.MkdirTemp(base, "nono-sandbox-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	real, err := filepath.EvalSymlinks(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return real
+}
+
+func run(t *testing.T, spec *Spec, name string, args ...string) (string, int) {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("lookpath %s: %v", name, err)
+	}
+	cmd := exec.Command(path, args...)
+	var out bytes.Buffer
+	w, err := os.CreateTemp(scratch(t), "out-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd.Stdout, cmd.Stderr = w, w
+	c, err := Start(spec, cmd)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	_ = c.Wait()
+	b, _ := os.ReadFile(w.Name())
+	out.Write(b)
+	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+
+func TestReadOutsideGrantDenied(t *testing.T) {
+	home := scratch(t)
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	key := filepath.Join(home, ".ssh", "id_ed25519")
+	os.WriteFile(key, []byte("PRIVATE"), 0o600)
+	work := filepath.Join(home, "work")
+	os.MkdirAll(work, 0o755)
+
+	spec := &Spec{Grants: append(systemGrants(t), Grant{Path: work, Access: AccessReadWrite})}
+	out, code := run(t, spec, "cat", key)
+	if code == 0 || strings.Contains(out, "PRIVATE") {
+		t.Fatalf("read of %s succeeded: %q", key, out)
+	}
+	if !strings.Contains(out, "Permission denied") {
+		t.Fatalf("expected EACCES, got %q", out)
+	}
+	out, code = run(t, spec, "sh", "-c", "echo hi > "+work+"/f && cat "+work+"/f")
+	if code != 0 || !strings.Contains(out, "hi") {
+		t.Fatalf("write inside grant failed: %d %q", code, out)
+	}
+}
+
+func TestSeccompBlocksIoUringAndTIOCSTI(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("/usr/bin/python3 not installed")
+	}
+	spec := &Spec{Grants: systemGrants(t), Net: NetBlock}
+	out, code := run(t, spec, "/usr/bin/python3", "-c", `
+import ctypes, socket, errno
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.syscall(425, 8, ctypes.create_string_buffer(120))
+print("io_uring", r, ctypes.get_errno())
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    print("inet ok")
+except OSError as e:
+    print("inet", e.errno)
+socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+print("unix ok")
+`)
+	if code != 0 {
+		t.Fatalf("python failed %d: %s", code, out)
+	}
+	if !strings.Contains(out, "io_uring -1 1") || !strings.Contains(out, "inet 1") || !strings.Contains(out, "unix ok") {
+		t.Fatalf("unexpected: %s", out)
+	}
+}
