@@ -1,0 +1,57 @@
+package policy
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func FuzzParseProfile(f *testing.F) {
+	for _, n := range BuiltinProfileNames() {
+		src, _ := BuiltinProfileSource(n)
+		f.Add(src)
+	}
+	for _, s := range []string{`{}`, `{"filesytem": {}}`, `{"extends": ["a", "b"]}`, `{"network": {"network_profile": null, "open_port": [1, 65535]}}`,
+		`{"filesystem": {"read": [{"path": "/x", "when": ["!macos"]}]}}`, `/* c */ {"meta": {"name": "x",},}`, `[[[[`, `{"a": "\u0000"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProfile("fuzz", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "profile fuzz: ") {
+				t.Fatalf("unlabelled error: %v", err)
+			}
+			return
+		}
+		// Anything accepted survives a marshal/parse round trip.
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		if _, err := ParseProfile("again", b); err != nil {
+			t.Fatalf("re-parse of %s failed: %v", b, err)
+		}
+	})
+}
+
+func FuzzExpandVars(f *testing.F) {
+	for _, s := range []string{"~", "~/x", "$HOME/a", "${HOME}", "$TMPDIR/openclaw-$UID", "$XDG_RUNTIME_DIR", "${", "$", "a$b", "${x-y}", "$NONO_CONFIG"} {
+		f.Add(s)
+	}
+	env := map[string]string{"HOME": "/home/u", "TMPDIR": "/tmp", "XDG_CACHE_HOME": "rel"}
+	x := Expander{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Workdir: "/w", UID: 7}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := x.Expand(s)
+		if err != nil {
+			return
+		}
+		// Expansion only substitutes known absolute values: with no '$' or
+		// leading '~' in the input the output is unchanged.
+		if !strings.Contains(s, "$") && !strings.HasPrefix(s, "~") && out != s {
+			t.Fatalf("Expand(%q) = %q", s, out)
+		}
+		if p, err := x.ExpandPath(s); err == nil && !strings.HasPrefix(p, "/") {
+			t.Fatalf("ExpandPath(%q) = %q is not absolute", s, p)
+		}
+	})
+}

@@ -1,0 +1,99 @@
+package policy
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+//go:embed data/groups.json
+var groupsJSON []byte
+
+// Group is one embedded policy group.
+type Group struct {
+	Name        string     `json:"-"`
+	Description string     `json:"description"`
+	Platform    string     `json:"platform,omitempty"` // "" (all), "linux" or "macos"
+	Required    bool       `json:"required,omitempty"` // cannot be excluded
+	Allow       GroupAllow `json:"allow,omitzero"`
+	Deny        GroupDeny  `json:"deny,omitzero"`
+}
+
+// GroupAllow lists grants by access.
+type GroupAllow struct {
+	Read      []PathEntry `json:"read,omitempty"`
+	Write     []PathEntry `json:"write,omitempty"`
+	ReadWrite []PathEntry `json:"readwrite,omitempty"`
+}
+
+// GroupDeny lists what a group protects.
+type GroupDeny struct {
+	Access []PathEntry `json:"access,omitempty"`
+	// Unlink and UnlinkOverrideForUserWritable only take effect on macOS
+	// (Seatbelt file-write-unlink). On Linux deletion is part of the write
+	// right on the parent directory, so they are recorded and ignored.
+	Unlink                        bool     `json:"unlink,omitempty"`
+	UnlinkOverrideForUserWritable bool     `json:"unlink_override_for_user_writable,omitempty"`
+	Commands                      []string `json:"commands,omitempty"`
+}
+
+// AppliesTo reports whether the group is active on goos ("linux", "darwin").
+func (g Group) AppliesTo(goos string) bool {
+	switch g.Platform {
+	case "":
+		return true
+	case "macos":
+		return goos == "darwin"
+	default:
+		return g.Platform == goos
+	}
+}
+
+var loadGroups = sync.OnceValue(func() map[string]Group {
+	m := map[string]Group{}
+	dec := json.NewDecoder(bytes.NewReader(groupsJSON))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		panic("policy: embedded groups.json: " + err.Error())
+	}
+	for name, g := range m {
+		if g.Platform != "" && g.Platform != "linux" && g.Platform != "macos" {
+			panic(fmt.Sprintf("policy: group %s: bad platform %q", name, g.Platform))
+		}
+		g.Name = name
+		m[name] = g
+	}
+	return m
+})
+
+// Groups returns every embedded group, for all platforms, sorted by name.
+func Groups() []Group {
+	m := loadGroups()
+	out := make([]Group, 0, len(m))
+	for _, g := range m {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// LookupGroup returns the named group.
+func LookupGroup(name string) (Group, bool) {
+	g, ok := loadGroups()[name]
+	return g, ok
+}
+
+// requiredGroups returns the required groups active on this platform.
+func requiredGroups() []string {
+	var out []string
+	for _, g := range Groups() {
+		if g.Required && g.AppliesTo(runtime.GOOS) {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
