@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+)
+
+// sinkOrigin accepts one connection, discards want bytes, then answers "k".
+func sinkOrigin(b *testing.B, want int64) (port int, done <-chan struct{}) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		defer ln.Close()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := io.CopyN(io.Discard, c, want); err == nil {
+			c.Write([]byte("k"))
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, ch
+}
+
+func BenchmarkConnectThroughput(b *testing.B) {
+	const chunk = 1 << 20
+	buf := make([]byte, chunk)
+	// mode: "direct" (no relay), "naive" (bare io.Copy splice relay, the
+	// floor for any relay in this process), "gateway" (through Server).
+	run := func(b *testing.B, mode string) {
+		b.SetBytes(chunk)
+		port, done := sinkOrigin(b, int64(b.N)*chunk)
+		var c net.Conn
+		var err error
+		switch mode {
+		case "gateway":
+			g := startGateway(b, nil)
+			c = g.dial(b)
+			br := bufio.NewReader(c)
+			if resp, _ := sendRaw(b, c, br, connectReq("allowed.test:"+strconv.Itoa(port), true)); resp.StatusCode != 200 {
+				b.Fatalf("CONNECT %d", resp.StatusCode)
+			}
+		case "naive":
+			c = naiveRelay(b, port)
+		default:
+			c, err = net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		one := make([]byte, 1)
+		if _, err := io.ReadFull(c, one); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		<-done
+	}
+	for _, mode := range []string{"direct", "naive", "gateway"} {
+		b.Run(mode, func(b *testing.B) { run(b, mode) })
+	}
+}
+
+func BenchmarkForwardSmallRequest(b *testing.B) {
+	g := startGateway(b, nil)
+	port := startOrigin(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "small response") }))
+	proxyURL := &url.URL{Scheme: "http", User: url.UserPassword("nono", string(testToken)), Host: g.Addr().String()}
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), MaxIdleConnsPerHost: 4}}
+	target := "http://allowed.test:" + strconv.Itoa(int(port)) + "/"
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := client.Get(target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+// naiveRelay is a minimal splice relay for comparison: accept one client,
+// dial the origin, io.Copy both ways.
+func naiveRelay(b *testing.B, port int) net.Conn {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		defer ln.Close()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		o, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			c.Close()
+			return
+		}
+		go func() { io.Copy(o, c); o.(*net.TCPConn).CloseWrite() }()
+		io.Copy(c, o)
+		c.Close()
+		o.Close()
+	}()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}

@@ -1,0 +1,246 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var connectEstablished = []byte("HTTP/1.1 200 Connection Established\r\n\r\n")
+
+// handleConnect: auth, target parse, policy, dial (direct to the checked
+// addresses or through the upstream), 200, then an opaque relay.
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ev := Event{Time: start, Mode: ModeConnect, Decision: DecisionDeny, Method: http.MethodConnect}
+	deny := func(status int, reason, detail string) {
+		ev.Status, ev.Reason, ev.Duration = status, reason, time.Since(start)
+		s.reply(w, status, reason, detail)
+		s.record(ev)
+	}
+	if !s.authorized(r.Header) {
+		deny(http.StatusProxyAuthRequired, ReasonAuth, "proxy authentication required: use the proxy URL nono provides (user nono, password = session token)")
+		return
+	}
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		deny(http.StatusBadRequest, ReasonBadRequest, "CONNECT must not carry a body")
+		return
+	}
+	rawHost, port, err := splitAuthority(r.RequestURI)
+	if err != nil {
+		ev.Host = sanitizeForEcho(r.RequestURI)
+		deny(http.StatusBadRequest, ReasonInvalidHost, "bad CONNECT target: "+err.Error()+"; use CONNECT host:port")
+		return
+	}
+	ev.Port = port
+	rt := s.decide(r.Context(), rawHost, port)
+	ev.Host = rt.d.Host
+	if ev.Host == "" {
+		ev.Host = sanitizeForEcho(rawHost)
+	}
+	if !rt.d.Allow {
+		deny(s.denyStatus(rt.d), rt.d.Reason, rt.d.Detail)
+		return
+	}
+
+	var origin *net.TCPConn
+	var pending []byte
+	if rt.chained {
+		ev.Upstream = s.upstream.Addr()
+		origin, pending, err = s.dialTunnel(r.Context(), joinHostPort(rt.d.Host, port))
+	} else {
+		origin, err = s.dialPinned(r.Context(), rt.addrs)
+	}
+	if err != nil {
+		deny(http.StatusBadGateway, ReasonUpstream, "cannot connect to "+joinHostPort(rt.d.Host, port)+": "+oneLine(err))
+		return
+	}
+
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		origin.Close()
+		deny(http.StatusInternalServerError, ReasonBadRequest, "connection cannot be tunnelled")
+		return
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		origin.Close()
+		return
+	}
+	client := conn.(*slotConn)
+	t := &tunnel{client: client, origin: origin, idle: s.cfg.TunnelIdleTimeout}
+	if !s.addTunnel(t) {
+		t.close()
+		return
+	}
+	defer s.removeTunnel(t)
+
+	ev.Decision, ev.Status, ev.Reason = DecisionAllow, http.StatusOK, ReasonAllowed
+	// Bytes the client sent straight after its CONNECT head are tunnel data.
+	var early []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ = brw.Reader.Peek(n)
+	}
+	up, down := t.run(early, pending)
+	ev.BytesUp, ev.BytesDown, ev.Duration = up, down, time.Since(start)
+	s.record(ev)
+}
+
+func (s *Server) addTunnel(t *tunnel) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.tunnels[t] = struct{}{}
+	s.tunnelWG.Add(1)
+	return true
+}
+
+func (s *Server) removeTunnel(t *tunnel) {
+	s.mu.Lock()
+	delete(s.tunnels, t)
+	s.mu.Unlock()
+	s.tunnelWG.Done()
+}
+
+// tunnel relays bytes between two TCP connections. Each direction copies
+// in chunks with io.CopyN between *net.TCPConn values, which the kernel
+// serves with splice(2), so user space never sees the bytes and progress is
+// only known when a chunk returns. A watchdog therefore decides idleness:
+// when no progress has been recorded for idle, it pokes every live
+// direction (a past deadline makes its splice return with the bytes moved
+// so far) and closes the tunnel only if none of them moved a byte.
+type tunnel struct {
+	client    *slotConn
+	origin    *net.TCPConn
+	idle      time.Duration
+	last      atomic.Int64 // unix nanos of the last recorded progress
+	closeOnce sync.Once
+}
+
+// direction is one half of the relay.
+type direction struct {
+	dst, src *net.TCPConn
+	acks     chan bool     // one answer per poke: did bytes move?
+	exited   chan struct{} // closed when the direction stops
+	total    int64
+}
+
+const relayChunk = 1 << 20
+
+func (t *tunnel) close() {
+	t.closeOnce.Do(func() {
+		t.client.Close()
+		t.origin.Close()
+	})
+}
+
+// run writes the 200, flushes early bytes and relays until both directions
+// finish. It returns bytes client→origin and origin→client.
+func (t *tunnel) run(early, pending []byte) (up, down int64) {
+	defer t.close()
+	t.last.Store(time.Now().UnixNano())
+	_ = t.client.SetDeadline(time.Time{})
+	if _, err := t.client.Write(connectEstablished); err != nil {
+		return 0, 0
+	}
+	if len(pending) > 0 {
+		n, err := t.client.Write(pending)
+		down += int64(n)
+		if err != nil {
+			return up, down
+		}
+	}
+	if len(early) > 0 {
+		n, err := t.origin.Write(early)
+		up += int64(n)
+		if err != nil {
+			return up, down
+		}
+	}
+	ups := &direction{dst: t.origin, src: t.client.TCPConn, acks: make(chan bool, 1), exited: make(chan struct{})}
+	downs := &direction{dst: t.client.TCPConn, src: t.origin, acks: make(chan bool, 1), exited: make(chan struct{})}
+	finished := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); t.watch([]*direction{ups, downs}, finished) }()
+	go func() { defer wg.Done(); t.pipe(ups) }()
+	t.pipe(downs)
+	<-ups.exited
+	close(finished)
+	wg.Wait()
+	return up + ups.total, down + downs.total
+}
+
+// pipe copies d.src to d.dst. On EOF it half-closes d.dst so the peer sees
+// the end of stream while the other direction keeps flowing. Any error
+// other than a poke closes the whole tunnel.
+func (t *tunnel) pipe(d *direction) {
+	defer close(d.exited)
+	for {
+		n, err := io.CopyN(d.dst, d.src, relayChunk)
+		d.total += n
+		if n > 0 {
+			t.last.Store(time.Now().UnixNano())
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF):
+			_ = d.dst.CloseWrite()
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Only the watchdog sets deadlines: clear them, then answer.
+			_ = d.src.SetReadDeadline(time.Time{})
+			_ = d.dst.SetWriteDeadline(time.Time{})
+			d.acks <- n > 0
+			continue
+		}
+		t.close()
+		return
+	}
+}
+
+// watch closes the tunnel after idle with no bytes in either direction.
+func (t *tunnel) watch(dirs []*direction, finished <-chan struct{}) {
+	timer := time.NewTimer(t.idle)
+	defer timer.Stop()
+	for {
+		select {
+		case <-finished:
+			return
+		case <-timer.C:
+		}
+		if wait := time.Until(time.Unix(0, t.last.Load()).Add(t.idle)); wait > 0 {
+			timer.Reset(wait)
+			continue
+		}
+		moved := false
+		for _, d := range dirs {
+			select {
+			case <-d.exited:
+				continue
+			default:
+			}
+			past := time.Unix(1, 0)
+			_ = d.src.SetReadDeadline(past)
+			_ = d.dst.SetWriteDeadline(past)
+			select {
+			case m := <-d.acks:
+				moved = moved || m
+			case <-d.exited:
+			}
+		}
+		if !moved && time.Since(time.Unix(0, t.last.Load())) >= t.idle {
+			t.close()
+			return
+		}
+		timer.Reset(t.idle)
+	}
+}

@@ -1,0 +1,112 @@
+// Package proxy is nono's network gateway core: host normalisation, the host
+// policy with its address deny floor, and the loopback gateway server that
+// serves CONNECT tunnels, absolute-form http:// forwarding and (through a
+// pluggable handler) origin-form credential reverse requests, optionally
+// chained through an upstream HTTP proxy.
+//
+// # What it owns
+//
+//   - NormalizeHost: the single canonical form of a host used by every path.
+//   - HostPolicy: normalise → metadata names → deny list → allowlist →
+//     resolve once → deny floor on every resolved address → dial exactly
+//     those addresses. Check is the pure pre-DNS decision for `nono why`.
+//   - Server: one listener on 127.0.0.1, net/http's strict parser, proxy
+//     auth, limits, tunnels, forwarding, upstream chaining and audit events.
+//
+// It must not touch: credentials and their injection (the reverse handler
+// passed as Config.Reverse, owned by the credential gateway), endpoint rules,
+// TLS interception and certificates, the child's environment (the lead builds
+// HTTP_PROXY and friends; this package never formats a URL holding the
+// token), or the sandbox. It does not read flags, files or the environment.
+//
+// # Why net/http and not goproxy
+//
+// The brief suggested github.com/elazarl/goproxy. Its CONNECT path does not
+// meet our goals, so the server is written on net/http directly (still no
+// hand-rolled HTTP parsing; httputil.ReverseProxy does the forwarding):
+//   - ordering: goproxy's CONNECT handlers see only the host string; the
+//     dial callback cannot receive the addresses our policy checked, so
+//     pinning "dial exactly the checked addresses" needs a side channel, and
+//     auth must be bolted on through hijack actions;
+//   - exact answers: a rejected CONNECT is either a closed socket or a
+//     caller-built response written after a hijack, and auth failure goes
+//     through a hijack that writes a bare 407 status line; we need 403/407/502
+//     with X-Nono-Reason and Proxy-Authenticate from one code path;
+//   - tunnels: it replays early client bytes through an io.MultiReader,
+//     which defeats splice(2), and it has no idle timeout, byte accounting
+//     or close-time audit, and no way for Shutdown to close tunnels.
+//
+// # Proxy authentication
+//
+// Every CONNECT and absolute-form request must carry Proxy-Authorization:
+// "Basic base64(<any user>:<token>)" or "Bearer <token>", compared in
+// constant time; otherwise 407 with Proxy-Authenticate: Basic realm="nono".
+// The connection stays usable after a 407 so challenge-driven clients retry.
+// Clients given HTTP_PROXY/HTTPS_PROXY = http://nono:<token>@127.0.0.1:<port>:
+//   - curl sends Basic credentials pre-emptively on CONNECT and on http;
+//   - git (libcurl with CURLAUTH_ANY) sends them after the 407 challenge;
+//   - Python requests/urllib3 and Go net/http send them on CONNECT and http;
+//   - Node 20 has no environment proxy support at all (fetch/undici and
+//     http ignore HTTP_PROXY), so Node SDKs must use the *_BASE_URL reverse
+//     path instead.
+//
+// Origin-form requests are not proxy requests: Config.Reverse must check
+// the phantom token itself (Proxy-Authorization is removed before it runs).
+//
+// # Host policy and the deny floor
+//
+// Allow entries are exact hosts or "*.suffix" (strict subdomains). "*",
+// "*foo" and ports are rejected. An empty allowlist denies everything.
+// Always denied: cloud metadata (169.254.169.254, fd00:ec2::254,
+// 100.100.100.200, 168.63.129.16, metadata.google.internal,
+// metadata.azure.internal and similar names), link-local, multicast,
+// unspecified, broadcast/reserved, Teredo, IPv4-compatible and documentation
+// ranges, and IPv4 embedded in IPv6 (mapped, NAT64 64:ff9b::/96, 6to4) of
+// these. Loopback, RFC 1918, CGNAT, ULA and other special ranges are reached
+// only through an exact allow entry, never through a wildcard (DNS
+// rebinding). A denied name never reaches the resolver. Names are resolved
+// as rooted names (trailing dot) so the resolver's search list cannot
+// change what was checked. IP deny entries also apply to resolved
+// addresses. The port is not restricted.
+//
+// # Paths
+//
+//   - CONNECT host:port → auth → policy → dial checked addresses (or the
+//     upstream) → 200 → relay with io.CopyN between *net.TCPConn (splice),
+//     half-close on EOF, idle timeout across both directions, one audit
+//     event at close with bytes and duration. The tunnel is opaque: requests
+//     sent inside it go to the origin and are never parsed by the gateway.
+//   - GET http://host/… → auth → same policy → httputil.ReverseProxy with a
+//     Transport that dials only the checked addresses (fails closed
+//     otherwise); hop-by-hop and every Proxy-* header removed; Host is the
+//     normalised host; bodies stream; no transparent decompression.
+//     net/http parses the request strictly and the Transport re-serialises
+//     it, so framing tricks (CL+TE, obs-fold) never reach the origin as
+//     sent; every request on a keep-alive connection is authorised and
+//     checked on its own. An Upgrade (WebSocket) answered 101 is relayed by
+//     ReverseProxy without the tunnel idle timeout and is not closed by
+//     Shutdown (known gap).
+//   - https:// absolute-form → 400; origin-form → Config.Reverse or 404.
+//   - A target that is the gateway itself (any loopback or unspecified
+//     address, or localhost, on the listening port) → 403 loop_denied.
+//
+// Denials answer 403 (502 for DNS or upstream failures) with a one-line
+// text body and an X-Nono-Reason header holding the reason code. Malformed
+// requests are answered by net/http itself (400, or 431 for heads over
+// MaxHeaderBytes); those are not audited.
+//
+// # Upstream proxy
+//
+// With Config.Upstream, CONNECT becomes a CONNECT to the upstream (with
+// Basic Proxy-Authorization if a user/password is set) and http requests are
+// sent to it in absolute form. Bypass entries (exact or "*.suffix", matched
+// after NormalizeHost) go direct. Before chaining, the name-level policy
+// (metadata names, deny list, allowlist, literal-address floor) applies in
+// full. The upstream resolves the name itself, so for chained traffic the
+// gateway resolves it locally as well, best effort: if local resolution
+// works, every address must pass the floor; if it fails (common behind a
+// corporate proxy), the upstream's resolution is trusted. Resolved-address
+// enforcement for chained traffic is therefore only as strong as the local
+// resolver's agreement with the upstream's. A 407 from the upstream becomes
+// a 502 so the client never mistakes it for the gateway's own challenge.
+package proxy
