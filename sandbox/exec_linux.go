@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"syscall"
 
@@ -33,8 +34,10 @@ func (e *ExecError) Error() string {
 func (e *ExecError) Unwrap() error { return e.Err }
 
 // needsNotify reports whether the network syscalls must go to the supervisor.
+// Every restricted mode needs it: Landlock's TCP rules cannot check the
+// destination address, and this kernel cannot mediate pathname unix sockets.
 func needsNotify(spec *Spec) bool {
-	return spec.Net == NetProxy || (spec.Net == NetBlock && len(spec.UnixSockets) > 0)
+	return spec.Net != NetAllow
 }
 
 // plan is everything prepared on an unrestricted thread, so the restricted
@@ -114,6 +117,10 @@ type Child struct {
 	// needs no network mediation.
 	Listener *os.File
 	release  chan struct{}
+	spec     *Spec
+	stopR    *os.File // Serve polls this; closing stopW stops it
+	stopW    *os.File
+	sigs     chan os.Signal // termination signals to forward, caught from before fork
 }
 
 // Start confines and starts cmd. A dedicated goroutine locks its OS thread,
@@ -147,6 +154,10 @@ func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
 	}
 	res := make(chan result, 1)
 	release := make(chan struct{})
+	// Catch termination signals before the child exists, so one sent the
+	// moment it starts is forwarded rather than killing nono.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread is tainted
 		defer p.close()
@@ -167,20 +178,17 @@ func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
 	}()
 	r := <-res
 	if r.err != nil {
+		signal.Stop(sigs)
 		return nil, r.err
 	}
-	c := &Child{Cmd: cmd, release: release}
+	c := &Child{Cmd: cmd, release: release, spec: spec, sigs: sigs}
 	if r.listener >= 0 {
 		c.Listener = os.NewFile(uintptr(r.listener), "seccomp-notify")
+		if c.stopR, c.stopW, err = os.Pipe(); err != nil {
+			return nil, &SetupError{fmt.Errorf("creating the supervisor pipe: %w", err)}
+		}
 	}
 	return c, nil
-}
-
-// Wait waits for the child and releases the restricted thread.
-func (c *Child) Wait() error {
-	err := c.Cmd.Wait()
-	close(c.release)
-	return err
 }
 
 func unwrapExec(err error) error {

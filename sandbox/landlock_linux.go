@@ -133,7 +133,34 @@ func buildRuleset(spec *Spec, abi int) (int, uint32, landlock.Config, error) {
 	return fd, flags, cfg, nil
 }
 
+// selfPaths are grants that name "the calling process". Resolving them in
+// nono would pin the rule to nono's own pid, so they are rewritten: a read
+// grant of /proc/self becomes /proc (other processes' sensitive procfs files
+// stay protected by Landlock's ptrace restriction), and the fd aliases are
+// dropped, because opening them follows a magic link to the real file, pipe
+// or terminal, which its own grant (or pipefs, always allowed) decides.
+func selfPath(g Grant) (string, bool) {
+	switch {
+	case g.Path == "/proc/self" || g.Path == "/proc/thread-self":
+		if g.Access&AccessWrite != 0 {
+			return "", false
+		}
+		return "/proc", true
+	case strings.HasPrefix(g.Path, "/proc/self/") || strings.HasPrefix(g.Path, "/proc/thread-self/"),
+		g.Path == "/dev/fd", g.Path == "/dev/stdin", g.Path == "/dev/stdout", g.Path == "/dev/stderr":
+		return "", false
+	}
+	return g.Path, true
+}
+
 func addGrant(rulesetFD int, g Grant, handled landlock.AccessFSSet) error {
+	path, keep := selfPath(g)
+	if !keep {
+		return nil
+	}
+	if path != g.Path {
+		g.Path, g.File = path, false
+	}
 	pfd, err := unix.Open(g.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("cannot open %s for its Landlock rule: %w", g.Path, err)

@@ -59,12 +59,14 @@ func run(t *testing.T, spec *Spec, name string, args ...string) (string, int) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	_ = c.Wait()
+	ex, err := c.Supervise(-1)
+	if err != nil {
+		t.Fatalf("Supervise: %v", err)
+	}
 	b, _ := os.ReadFile(w.Name())
 	out.Write(b)
-	return out.String(), cmd.ProcessState.ExitCode()
+	return out.String(), ex.Code
 }
-
 
 func TestReadOutsideGrantDenied(t *testing.T) {
 	home := scratch(t)

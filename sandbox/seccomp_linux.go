@@ -163,11 +163,11 @@ func unixOrTCP() []bpf.Instruction {
 	return []bpf.Instruction{
 		loadArgLow(0),
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_UNIX, SkipFalse: 1}, // 1
-		retAllow,                                                          // 2
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_INET, SkipTrue: 2},   // 3
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_INET6, SkipTrue: 1},  // 4
-		retEPERM,                                 // 5
-		loadArgLow(1),                            // 6
+		retAllow, // 2
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_INET, SkipTrue: 2},  // 3
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_INET6, SkipTrue: 1}, // 4
+		retEPERM,      // 5
+		loadArgLow(1), // 6
 		bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SOCK_STREAM, SkipFalse: 4},
 		loadArgLow(2),
@@ -199,8 +199,8 @@ func notifyRules() []syscallRule {
 }
 
 const (
-	seccompSetModeFilter   = 1
-	seccompFlagNewListener = 1 << 3
+	seccompSetModeFilter        = 1
+	seccompFlagNewListener      = 1 << 3
 	seccompFlagWaitKillableRecv = 1 << 5
 )
 

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nono-sandbox/nono/config"
+	"github.com/nono-sandbox/nono/ui"
+)
+
+// globals are the flags every command accepts.
+type globals struct {
+	silent     bool
+	theme      string
+	verbose    int
+	configPath string
+
+	cfg     *config.Config
+	printer *ui.Printer
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "nono",
+		Short: "Kernel-enforced sandbox for AI coding agents, with a credential gateway",
+		Long: `nono runs a command, usually an AI coding agent, under kernel-enforced least
+privilege: Landlock and seccomp confine what it can read, write, execute and
+reach on the network, and sensitive paths such as ~/.ssh are never granted.`,
+		Version:           fmt.Sprintf("%s (commit %s)", version, commit),
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return g.init(cmd) },
+	}
+	root.SetVersionTemplate("nono {{.Version}}\n")
+	pf := root.PersistentFlags()
+	pf.BoolVarP(&g.silent, "silent", "s", false, "suppress all nono output (banner, summary, status, footer)")
+	pf.StringVar(&g.theme, "theme", "", "colour theme: mocha, latte, frappe, macchiato, tokyo-night, minimal (env NONO_THEME)")
+	pf.CountVarP(&g.verbose, "verbose", "v", "increase verbosity (-v info, -vv debug, -vvv trace)")
+	pf.StringVarP(&g.configPath, "config", "c", "", "configuration file (default $XDG_CONFIG_HOME/nono/config.toml)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
+	})
+	root.AddCommand(newRunCmd(g, "run"), newRunCmd(g, "wrap"), newShellCmd(g), newSetupCmd(g))
+	return root
+}
+
+// init applies the environment and the config file to the global flags.
+func (g *globals) init(cmd *cobra.Command) error {
+	if err := applyEnv(cmd.Flags(), globalEnv); err != nil {
+		return err
+	}
+	explicit := g.configPath != ""
+	path := g.configPath
+	if !explicit {
+		path = config.DefaultPath(os.LookupEnv)
+	}
+	cfg, err := config.Load(path, explicit)
+	if err != nil {
+		return err
+	}
+	g.cfg = cfg
+	theme := g.theme
+	if theme == "" {
+		theme = cfg.UI.Theme
+	}
+	resolved, known := ui.ResolveTheme(theme)
+	g.printer = ui.NewPrinter(os.Stderr, resolved, g.silent, g.verbose)
+	if !known {
+		g.printer.Warnf("unknown theme %q; using mocha (themes: mocha, latte, frappe, macchiato, tokyo-night, minimal)", theme)
+	}
+	return nil
+}
+
+// globalEnv maps global flags to their environment variables.
+var globalEnv = map[string]string{"theme": "NONO_THEME"}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/nono-sandbox/nono/policy"
+	"github.com/nono-sandbox/nono/session"
+)
+
+// runFlags are the flags shared by run, wrap and shell.
+type runFlags struct {
+	allow, read, write, allowFile, readFile, writeFile           []string
+	unixSocket, unixSocketBind, unixSocketDir, unixSocketDirBind []string
+	bypass                                                       []string
+	allowCwd                                                     bool
+	workdir, profile                                             string
+	blockNet, allowNet                                           bool
+	dryRun, noDiagnostics, allowGPU                              bool
+	allowCommand, blockCommand                                   []string
+	shell                                                        string
+}
+
+// runEnv maps run flags to the seed's environment variables.
+var runEnv = map[string]string{
+	"allow":     "NONO_ALLOW",
+	"block-net": "NONO_BLOCK_NET",
+	"allow-net": "NONO_ALLOW_NET",
+	"profile":   "NONO_PROFILE",
+}
+
+func (f *runFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&f.allow, "allow", "a", nil, "grant read+write access to a directory (recursive; repeatable)")
+	fs.StringArrayVarP(&f.read, "read", "r", nil, "grant read-only access to a directory (recursive; repeatable)")
+	fs.StringArrayVarP(&f.write, "write", "w", nil, "grant write-only access to a directory (recursive; repeatable)")
+	fs.StringArrayVar(&f.allowFile, "allow-file", nil, "grant read+write access to a single file")
+	fs.StringArrayVar(&f.readFile, "read-file", nil, "grant read-only access to a single file")
+	fs.StringArrayVar(&f.writeFile, "write-file", nil, "grant write-only access to a single file")
+	fs.StringArrayVar(&f.unixSocket, "allow-unix-socket", nil, "allow connect(2) to an existing AF_UNIX socket file")
+	fs.StringArrayVar(&f.unixSocketBind, "allow-unix-socket-bind", nil, "allow connect(2) and bind(2) on an AF_UNIX socket path")
+	fs.StringArrayVar(&f.unixSocketDir, "allow-unix-socket-dir", nil, "allow connect(2) to sockets directly inside a directory")
+	fs.StringArrayVar(&f.unixSocketDirBind, "allow-unix-socket-dir-bind", nil, "allow connect(2) and bind(2) on sockets directly inside a directory")
+	fs.StringArrayVar(&f.bypass, "bypass-protection", nil, "remove a deny-group rule for PATH (must also be granted explicitly)")
+	fs.BoolVar(&f.allowCwd, "allow-cwd", false, "share the current directory without prompting (access level from the profile's workdir, default read)")
+	fs.StringVar(&f.workdir, "workdir", "", "working directory for $WORKDIR expansion in profiles (default: current directory)")
+	fs.StringVarP(&f.profile, "profile", "p", "", "built-in profile name or path to a JSON profile (env NONO_PROFILE)")
+	fs.BoolVar(&f.blockNet, "block-net", false, "block all network access (env NONO_BLOCK_NET)")
+	fs.BoolVar(&f.allowNet, "allow-net", false, "force unrestricted network for this run (env NONO_ALLOW_NET)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would be granted and enforced, run nothing")
+	fs.BoolVar(&f.noDiagnostics, "no-diagnostics", false, "suppress the diagnostic footer on a non-zero exit")
+	fs.BoolVar(&f.allowGPU, "allow-gpu", false, "grant GPU compute devices (DRM render nodes, NVIDIA, AMD KFD)")
+	fs.StringArrayVar(&f.allowCommand, "allow-command", nil, "deprecated: allow a startup command from the default blocklist")
+	fs.StringArrayVar(&f.blockCommand, "block-command", nil, "deprecated: add a startup command to the blocklist")
+	_ = fs.MarkDeprecated("allow-command", "it only checks the directly invoked program; rely on filesystem and network grants")
+	_ = fs.MarkDeprecated("block-command", "it only checks the directly invoked program; rely on filesystem and network grants")
+}
+
+func (f *runFlags) options(g *globals, fs *pflag.FlagSet, mode session.Mode, command []string) (session.Options, error) {
+	if err := applyEnv(fs, runEnv); err != nil {
+		return session.Options{}, err
+	}
+	if f.blockNet && f.allowNet {
+		return session.Options{}, fmt.Errorf("%s and %s conflict: choose one", source(fs, "block-net"), source(fs, "allow-net"))
+	}
+	profile := f.profile
+	if profile == "" && g.cfg != nil {
+		profile = g.cfg.Defaults.Profile
+	}
+	return session.Options{
+		Mode:    mode,
+		Command: command,
+		Request: policy.Request{
+			Profile: profile, Workdir: f.workdir,
+			Allow: f.allow, Read: f.read, Write: f.write,
+			AllowFile: f.allowFile, ReadFile: f.readFile, WriteFile: f.writeFile,
+			UnixSocket: f.unixSocket, UnixSocketBind: f.unixSocketBind,
+			UnixSocketDir: f.unixSocketDir, UnixSocketDirBind: f.unixSocketDirBind,
+			BypassProtection: f.bypass,
+			AllowGPU:         f.allowGPU,
+			Env:              os.LookupEnv,
+		},
+		AllowCwd:      f.allowCwd,
+		BlockNet:      f.blockNet,
+		AllowNet:      f.allowNet,
+		AllowCommands: f.allowCommand,
+		BlockCommands: f.blockCommand,
+		DryRun:        f.dryRun,
+		NoDiagnostics: f.noDiagnostics || g.silent,
+		Printer:       g.printer,
+		Stdin:         os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+	}, nil
+}
+
+func newRunCmd(g *globals, name string) *cobra.Command {
+	f := &runFlags{}
+	mode := session.Supervised
+	short := "Run a command inside the sandbox (nono stays as a supervising parent)"
+	if name == "wrap" {
+		mode = session.Direct
+		short = "Apply the sandbox and exec into the command (no parent process remains)"
+	}
+	cmd := &cobra.Command{
+		Use:   name + " [OPTIONS] -- COMMAND [ARGS...]",
+		Short: short,
+		Example: fmt.Sprintf(`  nono %[1]s --allow . -- claude
+  nono %[1]s --read ./src --allow ./target -- cargo build
+  nono %[1]s --allow . --block-net -- make test
+  nono %[1]s --allow . --dry-run -- my-agent`, name),
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := f.options(g, cmd.Flags(), mode, args)
+			if err != nil {
+				return err
+			}
+			return runPlan(o)
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	f.register(cmd.Flags())
+	return cmd
+}
+
+func newShellCmd(g *globals) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "shell [OPTIONS] [--shell PATH]",
+		Short: "Start an interactive shell inside the sandbox",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sh := f.shell
+			if sh == "" {
+				sh = os.Getenv("SHELL")
+			}
+			if sh == "" {
+				sh = "/bin/sh"
+			}
+			o, err := f.options(g, cmd.Flags(), session.Supervised, []string{sh})
+			if err != nil {
+				return err
+			}
+			if !o.DryRun {
+				g.printer.Printf("Exit the shell with Ctrl-D or 'exit'.\n")
+			}
+			return runPlan(o)
+		},
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().StringVar(&f.shell, "shell", "", "shell binary (default $SHELL, else /bin/sh)")
+	return cmd
+}
+
+func runPlan(o session.Options) error {
+	p, err := session.Prepare(o)
+	if err != nil {
+		return err
+	}
+	return p.Run()
+}

@@ -1,0 +1,62 @@
+package session
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nono-sandbox/nono/sandbox"
+)
+
+// printDryRun shows what would be enforced and runs nothing.
+func (p *Plan) printDryRun(w io.Writer) {
+	fmt.Fprintln(w, "Capabilities that would be granted:")
+	p.writeSummary(w, "  ", false)
+	fmt.Fprintln(w)
+	rep := sandbox.Probe()
+	fmt.Fprintf(w, "Enforcement on this kernel (%s, Landlock ABI %d):\n", rep.Kernel, rep.LandlockABI)
+	for _, e := range relevantLayers(rep, p.spec) {
+		mark := "enforced"
+		if !e.Enforced {
+			mark = "NOT ENFORCED"
+		}
+		fmt.Fprintf(w, "  %-48s %s (%s)\n", e.Rule, mark, e.Layer)
+	}
+	fmt.Fprintln(w)
+	mode := "supervised (nono stays as parent)"
+	if p.opts.Mode == Direct {
+		mode = "direct (nono execs into the command)"
+	}
+	fmt.Fprintf(w, "Mode: %s\n", mode)
+	fmt.Fprintf(w, "Working directory: %s\n", p.dir)
+	fmt.Fprintf(w, "Would execute: %s\n", shellQuote(p.opts.Command))
+}
+
+// relevantLayers keeps the enforcement rows that matter for spec.
+func relevantLayers(rep sandbox.Report, spec sandbox.Spec) []sandbox.Enforcement {
+	var out []sandbox.Enforcement
+	for _, e := range rep.Layers() {
+		netRow := strings.Contains(e.Rule, "net") || strings.Contains(e.Rule, "TCP") ||
+			strings.Contains(e.Rule, "UDP") || strings.Contains(e.Rule, "unix sockets")
+		if netRow && spec.Net == sandbox.NetAllow {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func shellQuote(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`!*?[]{}();&|<>#~") {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+	}
+	return b.String()
+}

@@ -1,0 +1,225 @@
+package session
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/nono-sandbox/nono/policy"
+	"github.com/nono-sandbox/nono/sandbox"
+)
+
+// tail keeps the last n bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	n   int
+	buf []byte
+}
+
+func newTail(n int) *tail { return &tail{n: n} }
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.n {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.n:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tail) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf...)
+}
+
+var (
+	denialRe = regexp.MustCompile(`(?i)(permission denied|operation not permitted|read-only file system|EACCES|EPERM)`)
+	netRe    = regexp.MustCompile(`(?i)(could not resolve|name or service not known|temporary failure in name resolution|network is unreachable|failed to connect|connection refused|getaddrinfo)`)
+	pathRe   = regexp.MustCompile(`(?:^|[\s'"‘“(:=])(/[^\s'"’”:),]+)`)
+)
+
+// denial is one path the child was likely refused.
+type denial struct {
+	path string
+	op   string
+	why  policy.WhyResult
+}
+
+// footer explains a non-zero exit: what happened, which denials the child
+// printed, the policy in force, and the flags that would grant more.
+func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
+	pr := p.opts.Printer
+	if pr.Silent {
+		return
+	}
+	w := pr.W
+	line := func(format string, a ...any) {
+		fmt.Fprintf(w, "%s "+format+"\n", append([]any{pr.Dim("[nono]")}, a...)...)
+	}
+	fmt.Fprintln(w)
+	switch {
+	case ex.Signal != 0:
+		line("Command killed by signal %d (%s) (exit code %d).", int(ex.Signal), ex.Signal, ex.Code)
+		if ex.Signal == 31 {
+			line("SIGSYS means a blocked system call: nono's seccomp filter refuses this architecture or ABI.")
+		}
+	default:
+		line("Command exited with code %d.", ex.Code)
+	}
+	denials, netHints := p.scanStderr(stderrTail)
+	if len(denials) == 0 && len(netHints) == 0 {
+		if len(stderrTail) > 0 {
+			line("No sandbox denials were seen on stderr; the failure may be unrelated to the sandbox.")
+		} else {
+			line("stderr was a terminal and was not scanned; if the command reported 'Permission denied', the hints below apply.")
+		}
+	}
+	for _, d := range denials {
+		switch d.why.Status {
+		case "denied":
+			line("Denied %s of %s: %s", d.op, pr.Err(d.path), d.why.Reason)
+		default:
+			line("%s of %s was refused, but the policy grants it (the cause may be outside nono).", d.op, d.path)
+		}
+	}
+	if len(netHints) > 0 {
+		switch p.spec.Net {
+		case sandbox.NetBlock:
+			line("Network access is blocked (--block-net); the command printed: %s", netHints[0])
+		default:
+			line("The command reported a network failure: %s", netHints[0])
+		}
+	}
+	line("Sandbox policy:")
+	p.writeSummary(w, "    ", false)
+	var fixes []string
+	for _, d := range denials {
+		if d.why.SuggestedFlag != "" {
+			fixes = append(fixes, d.why.SuggestedFlag)
+		}
+	}
+	fixes = dedup(fixes)
+	line("To grant additional access, re-run with:")
+	if len(fixes) > 0 {
+		for _, f := range fixes {
+			fmt.Fprintf(w, "    %s\n", pr.Accent(f))
+		}
+	} else {
+		fmt.Fprintf(w, "    --allow <path>     read+write access to directory\n")
+		fmt.Fprintf(w, "    --read <path>      read-only access to directory\n")
+		fmt.Fprintf(w, "    --write <path>     write-only access to directory\n")
+	}
+	if p.spec.Net == sandbox.NetBlock {
+		fmt.Fprintf(w, "    --allow-net        unrestricted network for this session\n")
+	}
+	line("Explain any path with: nono why --path <path> --op read|write (suppress this footer with --no-diagnostics)")
+}
+
+func (p *Plan) scanStderr(b []byte) ([]denial, []string) {
+	var out []denial
+	var nets []string
+	seen := map[string]bool{}
+	for _, raw := range bytes.Split(b, []byte("\n")) {
+		l := strings.TrimSpace(string(raw))
+		if l == "" {
+			continue
+		}
+		if netRe.MatchString(l) && len(nets) < 3 {
+			nets = append(nets, clip(l, 160))
+		}
+		if !denialRe.MatchString(l) {
+			continue
+		}
+		for _, m := range pathRe.FindAllStringSubmatch(l, -1) {
+			path := strings.TrimRight(m[1], ".;")
+			if seen[path] || len(out) >= 8 {
+				continue
+			}
+			seen[path] = true
+			op := "read"
+			if strings.Contains(strings.ToLower(l), "read-only") || strings.Contains(strings.ToLower(l), "write") ||
+				strings.Contains(strings.ToLower(l), "create") || strings.Contains(strings.ToLower(l), "mkdir") {
+				op = "write"
+			}
+			out = append(out, denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op)})
+		}
+	}
+	return out, nets
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func dedup(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// writeSummary lists the capabilities: user and profile grants always,
+// group and system grants only when verbose.
+func (p *Plan) writeSummary(w io.Writer, indent string, all bool) {
+	pr := p.opts.Printer
+	hidden := 0
+	gs := append([]sandbox.Grant(nil), p.spec.Grants...)
+	sort.SliceStable(gs, func(i, j int) bool { return gs[i].Path < gs[j].Path })
+	for _, g := range gs {
+		user := g.Source == "user" || g.Source == "profile"
+		if !user && !all && pr.Verbose == 0 {
+			hidden++
+			continue
+		}
+		kind := "dir"
+		if g.File {
+			kind = "file"
+		}
+		src := ""
+		if !user {
+			src = " " + pr.Dim("["+g.Source+"]")
+		}
+		fmt.Fprintf(w, "%s[%s] %s (%s)%s\n", indent, g.Access, g.Path, kind, src)
+	}
+	if hidden > 0 {
+		fmt.Fprintf(w, "%s%s\n", indent, pr.Dim(fmt.Sprintf("+ %d system/group paths (-v to show)", hidden)))
+	}
+	for _, s := range p.spec.UnixSockets {
+		mode := "connect"
+		if s.Bind {
+			mode = "connect+bind"
+		}
+		fmt.Fprintf(w, "%s[sock] %s (%s)\n", indent, s.Path, mode)
+	}
+	fmt.Fprintf(w, "%s[net] %s\n", indent, p.netSummary())
+	if n := len(p.resolved.Denies); n > 0 {
+		fmt.Fprintf(w, "%s%s\n", indent, pr.Dim(fmt.Sprintf("protected: %d sensitive paths are never granted (nono profile groups to list)", n)))
+	}
+}
+
+func (p *Plan) netSummary() string {
+	switch p.spec.Net {
+	case sandbox.NetBlock:
+		if len(p.spec.OpenPorts) > 0 {
+			return fmt.Sprintf("blocked (except loopback ports %v)", p.spec.OpenPorts)
+		}
+		return "blocked"
+	case sandbox.NetProxy:
+		return fmt.Sprintf("proxy 127.0.0.1:%d", p.spec.ProxyPort)
+	}
+	return "allowed"
+}

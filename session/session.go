@@ -1,0 +1,311 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/nono-sandbox/nono/policy"
+	"github.com/nono-sandbox/nono/sandbox"
+	"github.com/nono-sandbox/nono/ui"
+)
+
+// Mode is how the child is started.
+type Mode int
+
+const (
+	// Supervised keeps nono as an unsandboxed parent (run, shell).
+	Supervised Mode = iota
+	// Direct confines nono and execs the target (wrap).
+	Direct
+)
+
+// Options is everything the CLI collected for one run.
+type Options struct {
+	Mode    Mode
+	Command []string // argv; Command[0] is looked up on PATH
+
+	Request  policy.Request
+	AllowCwd bool
+	BlockNet bool
+	AllowNet bool
+
+	AllowCommands []string
+	BlockCommands []string
+
+	DryRun        bool
+	NoDiagnostics bool
+
+	Printer *ui.Printer
+	Stdin   *os.File
+	Stdout  *os.File
+	Stderr  *os.File
+}
+
+// ExitError carries the exit code nono must exit with after a run whose
+// outcome was already reported (the child's own code, or 128+signal).
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// Plan is a fully prepared run.
+type Plan struct {
+	opts     Options
+	resolved *policy.Resolved
+	spec     sandbox.Spec
+	program  string
+	argv     []string
+	env      []string
+	dir      string
+	cwd      string
+	capFile  string
+}
+
+// Prepare resolves policy, the working-directory grant and the program.
+func Prepare(o Options) (*Plan, error) {
+	if len(o.Command) == 0 {
+		return nil, errors.New("no command given: use 'nono run [OPTIONS] -- COMMAND [ARGS...]'")
+	}
+	if o.BlockNet && o.AllowNet {
+		return nil, errors.New("--block-net and --allow-net conflict: choose one")
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("cannot determine the current directory: %w", err)
+	}
+	if o.Request.Env == nil {
+		o.Request.Env = os.LookupEnv
+	}
+	r, err := policy.Resolve(o.Request)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{opts: o, resolved: r, cwd: cwd}
+	for _, w := range r.Warnings {
+		o.Printer.Warnf("%s", w)
+	}
+	if err := p.shareWorkdir(); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if err := p.resolveProgram(); err != nil {
+		return nil, err
+	}
+	p.buildSpec()
+	return p, nil
+}
+
+// workdir is the directory the child starts in: --workdir, else the cwd.
+func (p *Plan) workdir() string {
+	if p.opts.Request.Workdir != "" {
+		if abs, err := filepath.Abs(p.opts.Request.Workdir); err == nil {
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				return real
+			}
+			return abs
+		}
+	}
+	if real, err := filepath.EvalSymlinks(p.cwd); err == nil {
+		return real
+	}
+	return p.cwd
+}
+
+// shareWorkdir applies the seed's --allow-cwd rules.
+func (p *Plan) shareWorkdir() error {
+	need := p.resolved.WorkdirAccess
+	if need == 0 {
+		return nil
+	}
+	dir := p.workdir()
+	if covered(p.resolved.Grants, dir, need) {
+		return nil
+	}
+	word := map[sandbox.Access]string{sandbox.AccessRead: "read", sandbox.AccessWrite: "write", sandbox.AccessReadWrite: "read+write"}[need]
+	switch {
+	case p.opts.AllowCwd:
+	case p.opts.Printer.Silent:
+		return errors.New("CWD access requires --allow-cwd in non-interactive mode (--silent cannot prompt)")
+	case p.opts.DryRun || !ui.IsTerminal(p.opts.Stdin) || !ui.IsTerminal(p.opts.Stderr):
+		p.opts.Printer.Printf("Skipping CWD prompt (non-interactive). Use --allow-cwd to include working directory.\n")
+		return nil
+	default:
+		q := fmt.Sprintf("  Share %s with %s access?\n  use --allow-cwd to skip this prompt\n ", dir, word)
+		if !ui.Confirm(p.opts.Stdin, p.opts.Stderr, q) {
+			return nil
+		}
+	}
+	return p.resolved.AddGrant(dir, need, false, "user", "--allow-cwd")
+}
+
+// covered reports whether a grant with at least access covers path.
+func covered(gs []sandbox.Grant, path string, access sandbox.Access) bool {
+	var have sandbox.Access
+	for _, g := range gs {
+		if g.Path == path || (!g.File && within(path, g.Path)) {
+			have |= g.Access
+		}
+	}
+	return have&access == access
+}
+
+func within(path, dir string) bool {
+	if dir == "/" {
+		return true
+	}
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+func (p *Plan) resolveProgram() error {
+	name := p.opts.Command[0]
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return &sandbox.ExecError{Path: name, Err: errors.New("command not found on PATH")}
+		}
+		return &sandbox.ExecError{Path: name, Err: err}
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if err := p.resolved.CheckCommand(path, p.opts.AllowCommands, p.opts.BlockCommands); err != nil {
+		return err
+	}
+	p.program = path
+	p.argv = append([]string{name}, p.opts.Command[1:]...)
+	return nil
+}
+
+func (p *Plan) buildSpec() {
+	r := p.resolved
+	s := sandbox.Spec{
+		Grants:      r.Grants,
+		UnixSockets: r.UnixSockets,
+		Net:         sandbox.NetAllow,
+	}
+	if (r.NetworkBlock || p.opts.BlockNet) && !p.opts.AllowNet {
+		s.Net = sandbox.NetBlock
+	}
+	s.IPCFull = r.IPCMode == "full"
+	s.AllowSignalsOutside = r.SignalMode == "allow_all"
+	p.spec = s
+	p.dir = p.workdir()
+	if !covered(s.Grants, p.dir, sandbox.AccessRead) {
+		p.dir = "/"
+	}
+}
+
+// env builds the child's environment: the host's, filtered, plus the
+// variables that tell the agent it is sandboxed.
+func (p *Plan) buildEnv() {
+	env := policy.ChildEnv(os.Environ(), p.resolved.Profile)
+	env = setEnv(env, "NONO_SANDBOX", "1")
+	if p.capFile != "" {
+		env = setEnv(env, "NONO_CAP_FILE", p.capFile)
+	}
+	if p.dir != p.cwd {
+		env = setEnv(env, "PWD", p.dir)
+	}
+	p.env = env
+}
+
+func setEnv(env []string, k, v string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, k+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, k+"="+v)
+}
+
+// Run executes the plan and returns an *ExitError for non-zero exits.
+func (p *Plan) Run() error {
+	if p.opts.DryRun {
+		p.printDryRun(p.opts.Stdout)
+		return nil
+	}
+	if p.opts.Mode == Direct {
+		return p.exec()
+	}
+	return p.supervise()
+}
+
+func (p *Plan) exec() error {
+	p.buildEnv()
+	if err := os.Chdir(p.dir); err != nil {
+		return &sandbox.SetupError{Err: fmt.Errorf("chdir %s: %w", p.dir, err)}
+	}
+	return sandbox.Exec(&p.spec, p.program, p.argv, p.env)
+}
+
+func (p *Plan) supervise() error {
+	capFile, err := policy.WriteCapFile(capDir(), p.resolved, policy.CapNet{Blocked: p.spec.Net == sandbox.NetBlock})
+	if err != nil {
+		return fmt.Errorf("writing the capability file for 'nono why --self': %w", err)
+	}
+	p.capFile = capFile
+	defer os.Remove(capFile)
+	p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: capFile, Access: sandbox.AccessRead, File: true, Source: "system"})
+	p.buildEnv()
+
+	cmd := &exec.Cmd{Path: p.program, Args: p.argv, Env: p.env, Dir: p.dir}
+	cmd.Stdin, cmd.Stdout = p.opts.Stdin, p.opts.Stdout
+	tail := newTail(64 << 10)
+	var copyDone chan struct{}
+	stderr := p.opts.Stderr
+	if !ui.IsTerminal(stderr) && !p.opts.NoDiagnostics && !p.opts.Printer.Silent {
+		// Tee the child's stderr so the footer can explain denials it printed.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("creating the stderr pipe: %w", err)
+		}
+		defer r.Close()
+		cmd.Stderr = w
+		copyDone = make(chan struct{})
+		go func() {
+			io.Copy(io.MultiWriter(stderr, tail), r)
+			close(copyDone)
+		}()
+		defer w.Close()
+	} else {
+		cmd.Stderr = stderr
+	}
+	ttyFD := -1
+	cmd.SysProcAttr = newProcAttr(p.opts.Stdin, &ttyFD)
+
+	child, err := sandbox.Start(&p.spec, cmd)
+	if w, ok := cmd.Stderr.(*os.File); ok && w != stderr {
+		w.Close() // the child holds its own copy now
+	}
+	if err != nil {
+		return err
+	}
+	ex, err := child.Supervise(ttyFD)
+	if copyDone != nil {
+		<-copyDone
+	}
+	if err != nil {
+		return fmt.Errorf("waiting for the child: %w", err)
+	}
+	if ex.Code != 0 {
+		if !p.opts.NoDiagnostics {
+			p.footer(ex, tail.Bytes())
+		}
+		return &ExitError{Code: ex.Code}
+	}
+	return nil
+}
+
+func capDir() string {
+	if d := os.Getenv("TMPDIR"); filepath.IsAbs(d) {
+		return d
+	}
+	return "/tmp"
+}
