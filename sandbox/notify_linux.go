@@ -337,6 +337,9 @@ func (d *netDecider) onBehalf(lfd int, req *seccompNotif, tgid int, op string, t
 			return deny("abstract and unnamed unix sockets are never allowed")
 		}
 		dirFD, leaf, canonical, err := openSocketParent(tgid, t.path)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return 0, unix.ENOENT, nil // nothing there: the kernel would say the same
+		}
 		if err != nil {
 			return deny("cannot resolve socket path: " + err.Error())
 		}

@@ -118,7 +118,7 @@ except OSError as e:
 func TestConnectRaceCannotReachForbiddenAddress(t *testing.T) {
 	dir := scratch(t)
 	racer := filepath.Join(dir, "racer")
-	b := exec.Command("go", "build", "-o", racer, "./testdata/racer")
+	b := exec.Command("go", "build", "-o", racer, "../e2e/helpers/racer")
 	b.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := b.CombinedOutput(); err != nil {
 		t.Fatalf("building racer: %v\n%s", err, out)

@@ -12,6 +12,20 @@ import (
 func (p *Plan) printDryRun(w io.Writer) {
 	fmt.Fprintln(w, "Capabilities that would be granted:")
 	p.writeSummary(w, "  ", false)
+	if p.gateway != nil {
+		fmt.Fprintf(w, "  Gateway allowlist (%d):", len(p.gateway.allow))
+		for i, h := range p.gateway.allow {
+			if i%4 == 0 {
+				fmt.Fprint(w, "\n    ")
+			}
+			fmt.Fprintf(w, "%s ", h)
+		}
+		fmt.Fprintln(w)
+		if len(p.gateway.deny) > 0 {
+			fmt.Fprintf(w, "  Gateway deny list: %s\n", strings.Join(p.gateway.deny, " "))
+		}
+		fmt.Fprintln(w, "  Always denied: cloud metadata, link-local, multicast; loopback/private only via exact entries")
+	}
 	fmt.Fprintln(w)
 	rep := sandbox.Probe()
 	fmt.Fprintf(w, "Enforcement on this kernel (%s, Landlock ABI %d):\n", rep.Kernel, rep.LandlockABI)

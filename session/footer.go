@@ -73,7 +73,30 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 		line("Command exited with code %d.", ex.Code)
 	}
 	denials, netHints := p.scanStderr(stderrTail)
-	if len(denials) == 0 && len(netHints) == 0 {
+	p.mu.Lock()
+	kernel := append([]sandbox.Denial(nil), p.denials...)
+	p.mu.Unlock()
+	for i, d := range kernel {
+		if i == 5 {
+			line("... and %d more refused network operations", len(kernel)-5)
+			break
+		}
+		line("Refused %s to %s: %s", d.Op, pr.Err(d.Target), d.Reason)
+	}
+	var gwDenied []string
+	if p.gwEvents != nil {
+		for _, e := range p.gwEvents.denials() {
+			gwDenied = append(gwDenied, describeEvent(e))
+		}
+	}
+	for i, d := range dedup(gwDenied) {
+		if i == 5 {
+			line("... and more gateway denials")
+			break
+		}
+		line("Gateway refused %s", pr.Err(d))
+	}
+	if len(denials) == 0 && len(netHints) == 0 && len(kernel) == 0 && len(gwDenied) == 0 {
 		if len(stderrTail) > 0 {
 			line("No sandbox denials were seen on stderr; the failure may be unrelated to the sandbox.")
 		} else {
@@ -117,6 +140,12 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	}
 	if p.spec.Net == sandbox.NetBlock {
 		fmt.Fprintf(w, "    --allow-net        unrestricted network for this session\n")
+	}
+	if p.spec.Net == sandbox.NetProxy {
+		fmt.Fprintf(w, "    --allow-domain H   let the gateway reach host H (or *.suffix, or a host group)\n")
+		if len(p.spec.OpenPorts) == 0 {
+			fmt.Fprintf(w, "    --open-port N      loopback TCP port N for local services\n")
+		}
 	}
 	line("Explain any path with: nono why --path <path> --op read|write (suppress this footer with --no-diagnostics)")
 }
@@ -219,7 +248,25 @@ func (p *Plan) netSummary() string {
 		}
 		return "blocked"
 	case sandbox.NetProxy:
-		return fmt.Sprintf("proxy 127.0.0.1:%d", p.spec.ProxyPort)
+		where := "127.0.0.1 (ephemeral port)"
+		if p.spec.ProxyPort != 0 {
+			where = fmt.Sprintf("127.0.0.1:%d", p.spec.ProxyPort)
+		}
+		what := fmt.Sprintf("%d allowed host entries", len(p.gateway.allow))
+		if p.gateway.profile != "" {
+			what = "network profile " + p.gateway.profile + ", " + what
+		}
+		extra := ""
+		if len(p.spec.OpenPorts) > 0 {
+			extra += fmt.Sprintf(", loopback ports %v", p.spec.OpenPorts)
+		}
+		if len(p.spec.ListenPorts) > 0 {
+			extra += fmt.Sprintf(", listen %v", p.spec.ListenPorts)
+		}
+		if p.gateway.upstream != nil {
+			extra += ", chained via " + p.gateway.upstream.Addr()
+		}
+		return fmt.Sprintf("proxy %s (%s%s)", where, what, extra)
 	}
 	return "allowed"
 }

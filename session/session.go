@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/nono-sandbox/nono/policy"
 	"github.com/nono-sandbox/nono/sandbox"
@@ -30,6 +32,7 @@ type Options struct {
 	Command []string // argv; Command[0] is looked up on PATH
 
 	Request  policy.Request
+	Network  Network
 	AllowCwd bool
 	BlockNet bool
 	AllowNet bool
@@ -63,6 +66,12 @@ type Plan struct {
 	dir      string
 	cwd      string
 	capFile  string
+	gateway  *gatewayPlan
+	extraEnv map[string]string
+
+	mu       sync.Mutex
+	denials  []sandbox.Denial // refused by the notify supervisor
+	gwEvents *memorySink
 }
 
 // Prepare resolves policy, the working-directory grant and the program.
@@ -87,6 +96,9 @@ func Prepare(o Options) (*Plan, error) {
 	p := &Plan{opts: o, resolved: r, cwd: cwd}
 	for _, w := range r.Warnings {
 		o.Printer.Warnf("%s", w)
+	}
+	if err := p.planNetwork(); err != nil {
+		return nil, err
 	}
 	if err := p.shareWorkdir(); err != nil {
 		return nil, err
@@ -184,17 +196,11 @@ func (p *Plan) resolveProgram() error {
 
 func (p *Plan) buildSpec() {
 	r := p.resolved
-	s := sandbox.Spec{
-		Grants:      r.Grants,
-		UnixSockets: r.UnixSockets,
-		Net:         sandbox.NetAllow,
-	}
-	if (r.NetworkBlock || p.opts.BlockNet) && !p.opts.AllowNet {
-		s.Net = sandbox.NetBlock
-	}
+	s := &p.spec // the network fields were set by planNetwork
+	s.Grants = r.Grants
+	s.UnixSockets = r.UnixSockets
 	s.IPCFull = r.IPCMode == "full"
 	s.AllowSignalsOutside = r.SignalMode == "allow_all"
-	p.spec = s
 	p.dir = p.workdir()
 	if !covered(s.Grants, p.dir, sandbox.AccessRead) {
 		p.dir = "/"
@@ -211,6 +217,14 @@ func (p *Plan) buildEnv() {
 	}
 	if p.dir != p.cwd {
 		env = setEnv(env, "PWD", p.dir)
+	}
+	keys := make([]string, 0, len(p.extraEnv))
+	for k := range p.extraEnv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = setEnv(env, k, p.extraEnv[k])
 	}
 	p.env = env
 }
@@ -246,7 +260,22 @@ func (p *Plan) exec() error {
 }
 
 func (p *Plan) supervise() error {
-	capFile, err := policy.WriteCapFile(capDir(), p.resolved, policy.CapNet{Blocked: p.spec.Net == sandbox.NetBlock})
+	p.extraEnv = map[string]string{}
+	capNet := policy.CapNet{Blocked: p.spec.Net == sandbox.NetBlock}
+	if p.gateway != nil {
+		gw, err := p.startGateway()
+		if err != nil {
+			return err
+		}
+		defer gw.stop()
+		p.gwEvents = gw.audit
+		for k, v := range gw.proxyEnv() {
+			p.extraEnv[k] = v
+		}
+		capNet.AllowedDomains = p.gateway.allow
+		p.opts.Printer.Infof("gateway listening on %s (%d allowed host entries)\n", gw.srv.Addr(), len(p.gateway.allow))
+	}
+	capFile, err := policy.WriteCapFile(capDir(), p.resolved, capNet)
 	if err != nil {
 		return fmt.Errorf("writing the capability file for 'nono why --self': %w", err)
 	}
@@ -287,7 +316,20 @@ func (p *Plan) supervise() error {
 	if err != nil {
 		return err
 	}
+	served := make(chan struct{})
+	go func() {
+		child.Serve(func(d sandbox.Denial) {
+			p.mu.Lock()
+			if len(p.denials) < 1000 && !containsDenial(p.denials, d) {
+				p.denials = append(p.denials, d)
+			}
+			p.mu.Unlock()
+		})
+		close(served)
+	}()
 	ex, err := child.Supervise(ttyFD)
+	child.Stop()
+	<-served
 	if copyDone != nil {
 		<-copyDone
 	}
@@ -308,4 +350,13 @@ func capDir() string {
 		return d
 	}
 	return "/tmp"
+}
+
+func containsDenial(ds []sandbox.Denial, d sandbox.Denial) bool {
+	for _, x := range ds {
+		if x == d {
+			return true
+		}
+	}
+	return false
 }

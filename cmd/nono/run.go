@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,6 +24,11 @@ type runFlags struct {
 	dryRun, noDiagnostics, allowGPU                              bool
 	allowCommand, blockCommand                                   []string
 	shell                                                        string
+
+	networkProfile, upstreamProxy string
+	allowDomain, upstreamBypass   []string
+	proxyPort                     uint16
+	listenPort, openPort          []string
 }
 
 // runEnv maps run flags to the seed's environment variables.
@@ -30,6 +37,11 @@ var runEnv = map[string]string{
 	"block-net": "NONO_BLOCK_NET",
 	"allow-net": "NONO_ALLOW_NET",
 	"profile":   "NONO_PROFILE",
+
+	"network-profile": "NONO_NETWORK_PROFILE",
+	"allow-domain":    "NONO_ALLOW_DOMAIN",
+	"upstream-proxy":  "NONO_UPSTREAM_PROXY",
+	"upstream-bypass": "NONO_UPSTREAM_BYPASS",
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -54,6 +66,13 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.allowGPU, "allow-gpu", false, "grant GPU compute devices (DRM render nodes, NVIDIA, AMD KFD)")
 	fs.StringArrayVar(&f.allowCommand, "allow-command", nil, "deprecated: allow a startup command from the default blocklist")
 	fs.StringArrayVar(&f.blockCommand, "block-command", nil, "deprecated: add a startup command to the blocklist")
+	fs.StringVar(&f.networkProfile, "network-profile", "", "filter egress through nono's gateway with a network profile: minimal, developer, claude-code, codex, opencode, enterprise (env NONO_NETWORK_PROFILE)")
+	fs.StringArrayVar(&f.allowDomain, "allow-domain", nil, "let the gateway reach a host, *.suffix or host group; enables proxy mode (repeatable; env NONO_ALLOW_DOMAIN, comma-separated)")
+	fs.StringVar(&f.upstreamProxy, "upstream-proxy", "", "chain the gateway through a corporate proxy host:port or http://user@host:port (env NONO_UPSTREAM_PROXY)")
+	fs.StringArrayVar(&f.upstreamBypass, "upstream-bypass", nil, "host or *.suffix that goes direct instead of through --upstream-proxy (repeatable; env NONO_UPSTREAM_BYPASS)")
+	fs.Uint16Var(&f.proxyPort, "proxy-port", 0, "fixed gateway port on 127.0.0.1 (default: ephemeral)")
+	fs.StringArrayVar(&f.listenPort, "listen-port", nil, "let the child listen on a TCP port (proxy mode; repeatable)")
+	fs.StringArrayVar(&f.openPort, "open-port", nil, "allow loopback TCP connect and bind on a port (repeatable)")
 	_ = fs.MarkDeprecated("allow-command", "it only checks the directly invoked program; rely on filesystem and network grants")
 	_ = fs.MarkDeprecated("block-command", "it only checks the directly invoked program; rely on filesystem and network grants")
 }
@@ -69,6 +88,14 @@ func (f *runFlags) options(g *globals, fs *pflag.FlagSet, mode session.Mode, com
 	if profile == "" && g.cfg != nil {
 		profile = g.cfg.Defaults.Profile
 	}
+	listen, err := parsePorts("--listen-port", f.listenPort)
+	if err != nil {
+		return session.Options{}, err
+	}
+	open, err := parsePorts("--open-port", f.openPort)
+	if err != nil {
+		return session.Options{}, err
+	}
 	return session.Options{
 		Mode:    mode,
 		Command: command,
@@ -81,6 +108,12 @@ func (f *runFlags) options(g *globals, fs *pflag.FlagSet, mode session.Mode, com
 			BypassProtection: f.bypass,
 			AllowGPU:         f.allowGPU,
 			Env:              os.LookupEnv,
+		},
+		Network: session.Network{
+			Profile: f.networkProfile, AllowDomains: f.allowDomain,
+			UpstreamProxy: f.upstreamProxy, UpstreamBypass: f.upstreamBypass,
+			ProxyPort: f.proxyPort, ListenPorts: listen, OpenPorts: open,
+			DNSServer: os.Getenv("NONO_DNS_SERVER"),
 		},
 		AllowCwd:      f.allowCwd,
 		BlockNet:      f.blockNet,
@@ -158,4 +191,17 @@ func runPlan(o session.Options) error {
 		return err
 	}
 	return p.Run()
+}
+
+// parsePorts validates TCP port numbers given to flag.
+func parsePorts(flag string, vals []string) ([]uint16, error) {
+	var out []uint16
+	for _, v := range vals {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("%s %q: not a TCP port (1-65535)", flag, v)
+		}
+		out = append(out, uint16(n))
+	}
+	return out, nil
 }

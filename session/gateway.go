@@ -1,0 +1,253 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nono-sandbox/nono/netprofiles"
+	"github.com/nono-sandbox/nono/proxy"
+	"github.com/nono-sandbox/nono/sandbox"
+)
+
+// Network is what the CLI collected about egress for one run.
+type Network struct {
+	Profile        string   // --network-profile
+	AllowDomains   []string // --allow-domain (hosts, *.suffix or group names)
+	UpstreamProxy  string   // --upstream-proxy
+	UpstreamBypass []string // --upstream-bypass
+	ProxyPort      uint16   // --proxy-port
+	ListenPorts    []uint16 // --listen-port
+	OpenPorts      []uint16 // --open-port
+	// DNSServer, when set (host:port, from NONO_DNS_SERVER), is the DNS
+	// server the gateway asks instead of the system resolver.
+	DNSServer string
+}
+
+// proxyFlagsGiven reports whether any flag that needs the gateway was used.
+func (n Network) proxyFlagsGiven() bool {
+	return n.Profile != "" || len(n.AllowDomains) > 0 || n.UpstreamProxy != "" ||
+		len(n.UpstreamBypass) > 0 || n.ProxyPort != 0
+}
+
+// gatewayPlan is the resolved egress policy of a proxy-mode run.
+type gatewayPlan struct {
+	profile  string
+	allow    []string
+	deny     []string
+	upstream *proxy.Upstream
+	bypass   []string
+	port     uint16
+}
+
+// planNetwork merges CLI and profile network settings and decides the mode.
+func (p *Plan) planNetwork() error {
+	n := p.opts.Network
+	r := p.resolved
+	profile := n.Profile
+	if profile == "" {
+		profile = r.NetworkProfile
+	}
+	allowDomains := append(append([]string(nil), r.AllowDomains...), n.AllowDomains...)
+	upstream := n.UpstreamProxy
+	if upstream == "" {
+		upstream = r.UpstreamProxy
+	}
+	bypass := append(append([]string(nil), r.UpstreamBypass...), n.UpstreamBypass...)
+	proxyMode := profile != "" || len(allowDomains) > 0 || upstream != "" || n.ProxyPort != 0
+
+	if p.opts.AllowNet {
+		if n.proxyFlagsGiven() {
+			return errors.New("--allow-net conflicts with proxy flags (--network-profile, --allow-domain, --upstream-proxy, --proxy-port): choose one")
+		}
+		return nil
+	}
+	blocked := p.opts.BlockNet || r.NetworkBlock
+	if blocked && n.proxyFlagsGiven() {
+		return errors.New("--block-net conflicts with proxy flags (--network-profile, --allow-domain, --upstream-proxy, --upstream-bypass, --proxy-port): --block-net blocks all network access, the proxy flags allow some through nono's gateway; choose one")
+	}
+	if p.opts.Mode == Direct && proxyMode && n.proxyFlagsGiven() {
+		return errors.New("nono wrap does not support proxy flags (--network-profile, --allow-domain, --credential, --upstream-proxy, --upstream-bypass): the network proxy requires a parent process. Use nono run instead")
+	}
+	if len(bypass) > 0 && upstream == "" {
+		return errors.New("--upstream-bypass requires --upstream-proxy: bypass entries say which hosts skip the upstream proxy")
+	}
+	p.spec.OpenPorts = append(append([]uint16(nil), r.OpenPorts...), n.OpenPorts...)
+	listen := append(append([]uint16(nil), r.ListenPorts...), n.ListenPorts...)
+	switch {
+	case blocked:
+		p.spec.Net = sandbox.NetBlock
+		if len(listen) > 0 {
+			p.opts.Printer.Warnf("--listen-port has no effect with --block-net; use --open-port for loopback IPC")
+		}
+		return nil
+	case !proxyMode:
+		if p.opts.Mode == Direct && (profile != "" || len(allowDomains) > 0) {
+			return errors.New("the profile selects network filtering, which needs nono's gateway: use nono run, or --allow-net to run unfiltered")
+		}
+		if len(listen) > 0 || len(p.spec.OpenPorts) > 0 {
+			p.opts.Printer.Infof("--listen-port/--open-port have no effect: the network is unrestricted\n")
+		}
+		p.spec.OpenPorts = nil
+		return nil
+	}
+	if p.opts.Mode == Direct {
+		return errors.New("nono wrap does not support proxy mode (the profile enables a network profile or domain list): the network proxy requires a parent process. Use nono run instead")
+	}
+	g := &gatewayPlan{profile: profile, bypass: bypass, port: n.ProxyPort}
+	if profile != "" {
+		hosts, err := netprofiles.Profile(profile)
+		if err != nil {
+			return fmt.Errorf("--network-profile: %w", err)
+		}
+		g.allow = append(g.allow, hosts...)
+	}
+	g.allow = dedup(append(g.allow, netprofiles.Expand(allowDomains)...))
+	g.deny = dedup(netprofiles.Expand(r.DenyDomains))
+	if upstream != "" {
+		up, err := proxy.ParseUpstream(upstream)
+		if err != nil {
+			return fmt.Errorf("--upstream-proxy: %w", err)
+		}
+		g.upstream = up
+	}
+	if _, err := proxy.NewBypass(bypass); err != nil {
+		return fmt.Errorf("--upstream-bypass: %w", err)
+	}
+	if _, err := proxy.NewHostPolicy(proxy.PolicyConfig{Allow: g.allow, Deny: g.deny}); err != nil {
+		return fmt.Errorf("network allowlist: %w", err)
+	}
+	p.gateway = g
+	p.spec.Net = sandbox.NetProxy
+	p.spec.ListenPorts = listen
+	return nil
+}
+
+// dnsServerResolver asks one DNS server (host:port) directly.
+func dnsServerResolver(server string) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		},
+	}
+}
+
+// gateway is a running proxy for one session.
+type gateway struct {
+	srv   *proxy.Server
+	token []byte
+	audit *memorySink
+}
+
+func (p *Plan) startGateway() (*gateway, error) {
+	g := p.gateway
+	tok := make([]byte, 32)
+	if _, err := rand.Read(tok); err != nil {
+		return nil, fmt.Errorf("generating the session token: %w", err)
+	}
+	token := []byte(hex.EncodeToString(tok))
+	pc := proxy.PolicyConfig{Allow: g.allow, Deny: g.deny}
+	if srv := p.opts.Network.DNSServer; srv != "" {
+		pc.Resolver = dnsServerResolver(srv)
+	}
+	pol, err := proxy.NewHostPolicy(pc)
+	if err != nil {
+		return nil, fmt.Errorf("network allowlist: %w", err)
+	}
+	sink := &memorySink{max: 4096}
+	srv, err := proxy.New(proxy.Config{
+		Port:           g.port,
+		Token:          token,
+		Policy:         pol,
+		Upstream:       g.upstream,
+		UpstreamBypass: g.bypass,
+		Audit:          sink,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuring the gateway: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		if g.port != 0 {
+			return nil, fmt.Errorf("starting the gateway on 127.0.0.1:%d: %w (is the port in use? choose another --proxy-port)", g.port, err)
+		}
+		return nil, fmt.Errorf("starting the gateway: %w", err)
+	}
+	p.spec.ProxyPort = srv.Addr().Port()
+	return &gateway{srv: srv, token: token, audit: sink}, nil
+}
+
+func (gw *gateway) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = gw.srv.Shutdown(ctx)
+	for i := range gw.token {
+		gw.token[i] = 0
+	}
+}
+
+// proxyEnv are the variables that point every mainstream client at the
+// gateway. The token is the proxy password; NO_PROXY keeps loopback direct
+// so --open-port services work (the kernel still allows only those ports).
+func (gw *gateway) proxyEnv() map[string]string {
+	addr := gw.srv.Addr()
+	url := fmt.Sprintf("http://nono:%s@%s", gw.token, addr)
+	return map[string]string{
+		"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+		"ALL_PROXY": url, "all_proxy": url,
+		"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1",
+		"NONO_PROXY_TOKEN":   string(gw.token),
+		"NODE_USE_ENV_PROXY": "1",
+	}
+}
+
+// memorySink keeps the session's gateway events (bounded) for the footer
+// and, later, the audit log.
+type memorySink struct {
+	mu      sync.Mutex
+	max     int
+	events  []proxy.Event
+	dropped int
+}
+
+func (m *memorySink) Record(e proxy.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.events) >= m.max {
+		m.dropped++
+		return
+	}
+	m.events = append(m.events, e)
+}
+
+func (m *memorySink) denials() []proxy.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []proxy.Event
+	for _, e := range m.events {
+		if e.Decision == proxy.DecisionDeny {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// describeEvent renders a gateway denial for the footer.
+func describeEvent(e proxy.Event) string {
+	target := e.Host
+	if e.Port != 0 {
+		target = fmt.Sprintf("%s:%d", e.Host, e.Port)
+	}
+	verb := strings.ToUpper(e.Method)
+	if verb == "" {
+		verb = e.Mode
+	}
+	return fmt.Sprintf("%s %s: %s", verb, target, e.Reason)
+}
