@@ -133,10 +133,11 @@ func (d *dnsServer) count(name string) int {
 // origin is a local TLS server standing in for an internet host, with its
 // own CA (written to caFile for clients) and a git smart-HTTP endpoint.
 type origin struct {
-	port   int
-	caFile string
-	hits   atomic.Int64
-	caPEM  []byte
+	port     int // https
+	httpPort int // plain http, same handler
+	caFile   string
+	hits     atomic.Int64
+	caPEM    []byte
 }
 
 func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
@@ -209,6 +210,14 @@ func startOrigin(t *testing.T, e *env, names ...string) *origin {
 	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{leaf}}}
 	go srv.ServeTLS(ln, "", "")
 	t.Cleanup(func() { srv.Close() })
+	hln, err := net.Listen("tcp", originIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.httpPort = hln.Addr().(*net.TCPAddr).Port
+	hsrv := &http.Server{Handler: mux}
+	go hsrv.Serve(hln)
+	t.Cleanup(func() { hsrv.Close() })
 	return o
 }
 

@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// upstreamProxy is a real squid or tinyproxy on a loopback port.
+type upstreamProxy struct {
+	port int
+	dir  string
+	log  string
+}
+
+func (u *upstreamProxy) addr() string { return fmt.Sprintf("127.0.0.1:%d", u.port) }
+
+func (u *upstreamProxy) logText() string {
+	b, _ := os.ReadFile(u.log)
+	return string(b)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func render(t *testing.T, tmpl string, vars map[string]string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", tmpl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for k, v := range vars {
+		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
+	}
+	return s
+}
+
+// startDaemon runs a proxy in the foreground and waits for its port.
+func startDaemon(t *testing.T, u *upstreamProxy, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out, _ := os.Create(filepath.Join(u.dir, name+".out"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		out.Close()
+	})
+	for i := 0; i < 200; i++ {
+		if c, err := net.DialTimeout("tcp", u.addr(), 100*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(filepath.Join(u.dir, name+".out"))
+	t.Fatalf("%s did not start listening on %s:\n%s", name, u.addr(), b)
+}
+
+func scratchDir(t *testing.T, e *env, name string) string {
+	d := filepath.Join(e.root, name)
+	if err := os.MkdirAll(d, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d, 0o777) // the proxy may drop privileges to its own user
+	return d
+}
+
+func startSquid(t *testing.T, e *env, hosts string) *upstreamProxy {
+	t.Helper()
+	if _, err := exec.LookPath("squid"); err != nil {
+		if _, err := os.Stat("/usr/sbin/squid"); err != nil {
+			t.Skip("needs squid (apt-get install squid)")
+		}
+	}
+	u := &upstreamProxy{port: freePort(t), dir: scratchDir(t, e, "squid")}
+	u.log = filepath.Join(u.dir, "access.log")
+	os.WriteFile(filepath.Join(u.dir, "hosts"), []byte(hosts), 0o644)
+	conf := filepath.Join(u.dir, "squid.conf")
+	os.WriteFile(conf, []byte(render(t, "squid.conf.tmpl", map[string]string{"PORT": fmt.Sprint(u.port), "DIR": u.dir})), 0o644)
+	if os.Getuid() == 0 {
+		exec.Command("chown", "-R", "proxy:proxy", u.dir).Run()
+	}
+	startDaemon(t, u, "/usr/sbin/squid", "-N", "-f", conf)
+	return u
+}
+
+func startTinyproxy(t *testing.T, e *env, connectPort int) *upstreamProxy {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/tinyproxy"); err != nil {
+		t.Skip("needs tinyproxy (apt-get install tinyproxy)")
+	}
+	u := &upstreamProxy{port: freePort(t), dir: scratchDir(t, e, "tinyproxy")}
+	u.log = filepath.Join(u.dir, "tinyproxy.log")
+	user := ""
+	if os.Getuid() == 0 {
+		user = "User nobody\nGroup nogroup"
+	}
+	conf := filepath.Join(u.dir, "tinyproxy.conf")
+	os.WriteFile(conf, []byte(render(t, "tinyproxy.conf.tmpl", map[string]string{
+		"PORT": fmt.Sprint(u.port), "DIR": u.dir, "USER": user, "CONNECTPORT": fmt.Sprint(connectPort),
+	})), 0o644)
+	startDaemon(t, u, "/usr/bin/tinyproxy", "-d", "-c", conf)
+	return u
+}
+
+func TestUpstreamSquidChainingAndBypass(t *testing.T) {
+	g := newGW(t)
+	sq := startSquid(t, g.env, fmt.Sprintf("%s origin.nono.test bypass.nono.test refused.nono.test\n", originIP))
+	base := []string{"run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--allow-domain", "bypass.nono.test",
+		"--allow-domain", "refused.nono.test", "--upstream-proxy", sq.addr(), "--upstream-bypass", "bypass.nono.test", "--"}
+	curl := func(url string) result {
+		return g.run(append(base, "curl", "-sS", "-m", "10", "--cacert", g.origin.caFile, url)...)
+	}
+	r := curl(g.origin.url("origin.nono.test", "/chained"))
+	mustContain(t, r, r.stdout, "hello from origin")
+	r = curl(fmt.Sprintf("http://origin.nono.test:%d/plain", g.origin.httpPort))
+	mustContain(t, r, r.stdout, "hello from origin")
+	r = curl(g.origin.url("bypass.nono.test", "/direct"))
+	mustContain(t, r, r.stdout, "hello from origin")
+	time.Sleep(300 * time.Millisecond) // squid writes its log line after closing the tunnel
+	log := sq.logText()
+	if !strings.Contains(log, fmt.Sprintf("CONNECT origin.nono.test:%d", g.origin.port)) {
+		t.Errorf("chained CONNECT missing from squid's access log:\n%s", log)
+	}
+	if !strings.Contains(log, fmt.Sprintf("http://origin.nono.test:%d/plain", g.origin.httpPort)) {
+		t.Errorf("chained http request missing from squid's access log:\n%s", log)
+	}
+	if strings.Contains(log, "bypass.nono.test") {
+		t.Errorf("a bypassed host went through squid:\n%s", log)
+	}
+	r = curl(g.origin.url("refused.nono.test", "/"))
+	if r.code == 0 {
+		t.Fatalf("squid refused the host but the request succeeded: %s", r)
+	}
+	mustContain(t, r, r.stderr, "502")
+	// The host policy still applies before anything is chained.
+	r = curl(g.origin.url("other.nono.test", "/"))
+	mustContain(t, r, r.stderr, "403")
+	if strings.Contains(sq.logText(), "other.nono.test") {
+		t.Error("a denied host reached the upstream proxy")
+	}
+	r = curl("https://169.254.169.254/latest/meta-data/")
+	mustContain(t, r, r.stderr, "403")
+	if strings.Contains(sq.logText(), "169.254") {
+		t.Error("metadata reached the upstream proxy")
+	}
+}
+
+func TestUpstreamTinyproxy(t *testing.T) {
+	g := newGW(t)
+	tp := startTinyproxy(t, g.env, g.origin.port)
+	r := g.run("run", "--allow", g.work, "--allow-domain", originIP, "--upstream-proxy", tp.addr(), "--",
+		"curl", "-sS", "-m", "10", "--cacert", g.origin.caFile, fmt.Sprintf("https://%s:%d/via-tinyproxy", originIP, g.origin.port))
+	mustContain(t, r, r.stdout, "hello from origin")
+	time.Sleep(200 * time.Millisecond)
+	if !strings.Contains(tp.logText(), fmt.Sprintf("CONNECT %s:%d", originIP, g.origin.port)) {
+		t.Errorf("chained CONNECT missing from tinyproxy's log:\n%s", tp.logText())
+	}
+}
+
+func TestUpstreamUnreachableIs502(t *testing.T) {
+	g := newGW(t)
+	r := g.run("run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--upstream-proxy", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--",
+		"curl", "-sS", "-m", "10", "--cacert", g.origin.caFile, g.origin.url("origin.nono.test", "/"))
+	if r.code == 0 {
+		t.Fatalf("request succeeded with a dead upstream: %s", r)
+	}
+	mustContain(t, r, r.stderr, "502")
+}
