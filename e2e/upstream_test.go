@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,8 +59,15 @@ func startDaemon(t *testing.T, u *upstreamProxy, name string, args ...string) {
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 		out.Close()
 	})
 	for i := 0; i < 200; i++ {
@@ -97,7 +105,16 @@ func startSquid(t *testing.T, e *env, hosts string) *upstreamProxy {
 	if os.Getuid() == 0 {
 		exec.Command("chown", "-R", "proxy:proxy", u.dir).Run()
 	}
-	startDaemon(t, u, "/usr/sbin/squid", "-N", "-f", conf)
+	// A service name of our own keeps this squid's shared-memory segments
+	// apart from any other squid on the machine (and from parallel runs).
+	name := fmt.Sprintf("nonoe2e%d", u.port)
+	t.Cleanup(func() {
+		shm, _ := filepath.Glob("/dev/shm/squid-" + name + "*")
+		for _, f := range shm {
+			os.Remove(f)
+		}
+	})
+	startDaemon(t, u, "/usr/sbin/squid", "-N", "-n", name, "-f", conf)
 	return u
 }
 
