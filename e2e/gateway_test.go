@@ -262,3 +262,49 @@ func (g *gw) dnsPort() int {
 	fmt.Sscan(p, &n)
 	return n
 }
+
+func TestGatewayNeedsTokenAndStopsWithChild(t *testing.T) {
+	g := newGW(t)
+	port := freePort(t)
+	ready := filepath.Join(g.work, "ready")
+	cmd := exec.Command(nonoBin, "run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--proxy-port", fmt.Sprint(port), "--",
+		"sh", "-c", "touch "+ready+"; sleep 5")
+	cmd.Dir, cmd.Env = g.work, append(baseEnv(g.home), "NONO_DNS_SERVER="+g.dns.addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A process on the host, outside the sandbox, without the token.
+	for _, args := range [][]string{
+		{"-x", fmt.Sprintf("http://127.0.0.1:%d", port), "--cacert", g.origin.caFile, g.origin.url("origin.nono.test", "/")},
+		{"-x", fmt.Sprintf("http://nono:wrong@127.0.0.1:%d", port), "--cacert", g.origin.caFile, g.origin.url("origin.nono.test", "/")},
+		{"-x", fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://origin.nono.test:%d/", g.origin.httpPort)},
+	} {
+		out, _ := exec.Command("curl", append([]string{"-sS", "-v", "-m", "5"}, args...)...).CombinedOutput()
+		if !strings.Contains(string(out), "407") || strings.Contains(string(out), "hello from origin") {
+			t.Fatalf("gateway usable without the token (%v):\n%s", args, out)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("nono: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Fatal("the gateway is still listening after the child exited")
+	}
+	if g.origin.hits.Load() != 0 {
+		t.Fatal("an unauthenticated request reached the origin")
+	}
+}
+
+func TestGatewayDryRunShowsAllowlist(t *testing.T) {
+	e := newEnv(t)
+	r := e.nono("run", "--allow", e.work, "--network-profile", "minimal", "--allow-domain", "github", "--dry-run", "--", "true")
+	mustContain(t, r, r.stdout, "[net] proxy", "network profile minimal", "api.openai.com", "raw.githubusercontent.com", "Gateway allowlist")
+}
