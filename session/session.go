@@ -110,6 +110,9 @@ func Prepare(o Options) (*Plan, error) {
 		return nil, err
 	}
 	p.buildSpec()
+	if err := p.checkKernel(); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -359,4 +362,33 @@ func containsDenial(ds []sandbox.Denial, d sandbox.Denial) bool {
 		}
 	}
 	return false
+}
+
+// checkKernel refuses what this kernel cannot enforce and says out loud
+// what it enforces less strictly than asked.
+func (p *Plan) checkKernel() error {
+	rep := sandbox.Probe()
+	if rep.LandlockABI == 0 {
+		return sandbox.ErrNoLandlock
+	}
+	if p.spec.Net != sandbox.NetAllow && !(rep.SeccompNotif && rep.PidfdGetfd) {
+		return errors.New("this kernel lacks seccomp user notification or pidfd_getfd (Linux 5.9+ needed): restricted network modes (--block-net, proxy mode) cannot be enforced here; refusing to run. 'nono setup --check-only' shows what is available")
+	}
+	if rep.LandlockABI < 6 {
+		if !p.spec.IPCFull {
+			p.opts.Printer.Warnf("Landlock ABI %d cannot isolate abstract unix sockets (needs ABI 6): host services on abstract sockets (X11, some D-Bus) stay reachable", rep.LandlockABI)
+		}
+		if !p.spec.AllowSignalsOutside {
+			p.opts.Printer.Warnf("Landlock ABI %d cannot stop signals to processes outside the sandbox (needs ABI 6)", rep.LandlockABI)
+		}
+	}
+	if p.opts.Printer.Verbose > 0 && !p.opts.DryRun {
+		p.opts.Printer.Infof("kernel: %s, Landlock ABI %d, seccomp notify %v\n", rep.Kernel, rep.LandlockABI, rep.SeccompNotif)
+		for _, e := range relevantLayers(rep, p.spec) {
+			if !e.Enforced {
+				p.opts.Printer.Infof("  not enforced here: %s (%s)\n", e.Rule, e.Layer)
+			}
+		}
+	}
+	return nil
 }
