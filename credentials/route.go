@@ -173,7 +173,15 @@ var ErrAmbiguousPhantom = errors.New("credential presented more than once")
 func ExtractPhantom(req *http.Request, r *Route) ([]byte, error) {
 	switch r.Mode {
 	case InjectHeader:
-		v, err := single(valuesFold(req.Header, r.Header))
+		vals := valuesFold(req.Header, r.Header)
+		if len(vals) == 0 {
+			// SDKs move between auth headers across versions (the Anthropic
+			// SDK now sends Authorization: Bearer instead of x-api-key).
+			// Accept the phantom in any one well-known auth header; the
+			// route's own header still receives the real secret.
+			return phantomFromAnyAuthHeader(req.Header)
+		}
+		v, err := single(vals)
 		if err != nil {
 			return nil, err
 		}
@@ -365,4 +373,31 @@ func (r *Route) Inject(req *http.Request, secret *Secret) error {
 		return fmt.Errorf("route %s: unknown inject mode %q", r.Name, r.Mode)
 	}
 	return nil
+}
+
+// phantomFromAnyAuthHeader finds the phantom when the client put it in a
+// different well-known auth header than the route injects. More than one
+// such header, or more than one value, is ambiguous and refused.
+func phantomFromAnyAuthHeader(h http.Header) ([]byte, error) {
+	var found []string
+	for _, name := range []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Private-Token"} {
+		for _, v := range valuesFold(h, name) {
+			if name == "Authorization" {
+				switch {
+				case hasPrefixFold(v, "Bearer "):
+					v = v[len("Bearer "):]
+				case hasPrefixFold(v, "token "):
+					v = v[len("token "):]
+				default:
+					continue
+				}
+			}
+			found = append(found, strings.TrimSpace(v))
+		}
+	}
+	v, err := single(found)
+	if err != nil {
+		return nil, err
+	}
+	return nonEmpty([]byte(v))
 }

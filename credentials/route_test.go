@@ -203,6 +203,10 @@ func TestExtractPhantom(t *testing.T) {
 		{"basic", basic, "/x", map[string][]string{"Authorization": {b64("nono:" + phantom)}}},
 		{"query", query, "/x?a=1&key=" + phantom, nil},
 		{"path", path, "/bot" + phantom + "/getMe", nil},
+		// SDKs change headers across versions: the phantom may sit in
+		// another well-known auth header than the one the route injects.
+		{"x-api-key route, Bearer sent", presetRoute(t, "anthropic"), "/x", map[string][]string{"Authorization": {"Bearer " + phantom}}},
+		{"Authorization route, x-api-key sent", presetRoute(t, "openai"), "/x", map[string][]string{"X-Api-Key": {phantom}}},
 	}
 	for _, c := range ok {
 		got, err := ExtractPhantom(outbound(t, "https://a.example"+c.target, c.hdr), c.route)
@@ -218,7 +222,8 @@ func TestExtractPhantom(t *testing.T) {
 		is     error
 	}{
 		{"missing", presetRoute(t, "openai"), "/x", nil, ErrNoPhantom},
-		{"wrong header", presetRoute(t, "anthropic"), "/x", map[string][]string{"Authorization": {"Bearer " + phantom}}, ErrNoPhantom},
+		{"basic auth in a header route", presetRoute(t, "anthropic"), "/x", map[string][]string{"Authorization": {b64("u:" + phantom)}}, ErrNoPhantom},
+		{"two auth headers", presetRoute(t, "anthropic"), "/x", map[string][]string{"Authorization": {"Bearer " + phantom}, "Api-Key": {"other"}}, ErrAmbiguousPhantom},
 		{"two headers", presetRoute(t, "anthropic"), "/x", map[string][]string{"X-Api-Key": {phantom, "other"}}, ErrAmbiguousPhantom},
 		{"two header spellings", presetRoute(t, "anthropic"), "/x", map[string][]string{"X-Api-Key": {phantom}, "x-api-key": {"other"}}, ErrAmbiguousPhantom},
 		{"empty bearer", presetRoute(t, "openai"), "/x", map[string][]string{"Authorization": {"Bearer "}}, ErrNoPhantom},
