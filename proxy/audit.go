@@ -16,8 +16,10 @@ const (
 	DecisionDeny  = "deny"
 )
 
-// Event is one audit record. It never carries a token, a password or a
-// Proxy-Authorization value; Upstream is "host:port" of the chained proxy.
+// Event is one audit record. It never carries a token, a password, a
+// secret or a Proxy-Authorization value (a phantom token in a url_path
+// route's path is replaced by "[phantom]"); Upstream is "host:port" of the
+// chained proxy.
 type Event struct {
 	Time      time.Time
 	Mode      string // connect | forward | reverse | intercept
@@ -25,7 +27,8 @@ type Event struct {
 	Host      string // normalised host, or sanitised raw host when invalid
 	Port      uint16
 	Method    string
-	Path      string // forward mode only, without the query string
+	Path      string // forward, reverse and intercept modes, without the query string
+	Service   string // credential route name (reverse, intercept, forward to a credential host)
 	Status    int
 	Reason    string // one of the Reason* codes
 	BytesUp   int64  // client to origin

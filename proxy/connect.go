@@ -38,6 +38,10 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Port = port
+	if h, err := NormalizeHost(rawHost); err == nil && s.l7.intercepted(h) {
+		s.handleIntercept(w, r, h, port)
+		return
+	}
 	rt := s.decide(r.Context(), rawHost, port)
 	ev.Host = rt.d.Host
 	if ev.Host == "" {

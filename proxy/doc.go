@@ -1,8 +1,9 @@
-// Package proxy is nono's network gateway core: host normalisation, the host
+// Package proxy is nono's network gateway: host normalisation, the host
 // policy with its address deny floor, and the loopback gateway server that
-// serves CONNECT tunnels, absolute-form http:// forwarding and (through a
-// pluggable handler) origin-form credential reverse requests, optionally
-// chained through an upstream HTTP proxy.
+// serves CONNECT tunnels, absolute-form http:// forwarding and the
+// credential gateway (origin-form reverse requests with credential
+// injection, and TLS interception of credential and endpoint-rule hosts),
+// optionally chained through an upstream HTTP proxy.
 //
 // # What it owns
 //
@@ -12,12 +13,15 @@
 //     those addresses. Check is the pure pre-DNS decision for `nono why`.
 //   - Server: one listener on 127.0.0.1, net/http's strict parser, proxy
 //     auth, limits, tunnels, forwarding, upstream chaining and audit events.
+//   - The credential gateway (Config.Credentials, Config.EndpointRules,
+//     Config.CA): phantom check, endpoint rules, injection, interception.
 //
-// It must not touch: credentials and their injection (the reverse handler
-// passed as Config.Reverse, owned by the credential gateway), endpoint rules,
-// TLS interception and certificates, the child's environment (the lead builds
-// HTTP_PROXY and friends; this package never formats a URL holding the
-// token), or the sandbox. It does not read flags, files or the environment.
+// It must not touch: loading secrets, phantom extraction and the injection
+// formats (credentials/), path canonicalisation and rule matching
+// (endpoints/), minting certificates (certs/), the child's environment (the
+// lead builds HTTP_PROXY, *_BASE_URL and the CA bundle; this package never
+// formats a URL holding the token), or the sandbox. It does not read flags,
+// files or the environment.
 //
 // # Why net/http and not goproxy
 //
@@ -50,8 +54,8 @@
 //     http ignore HTTP_PROXY), so Node SDKs must use the *_BASE_URL reverse
 //     path instead.
 //
-// Origin-form requests are not proxy requests: Config.Reverse must check
-// the phantom token itself (Proxy-Authorization is removed before it runs).
+// Origin-form requests are not proxy requests: they carry the phantom token
+// instead (see below), or Config.Reverse checks it itself.
 //
 // # Host policy and the deny floor
 //
@@ -86,7 +90,8 @@
 //     checked on its own. An Upgrade (WebSocket) answered 101 is relayed by
 //     ReverseProxy without the tunnel idle timeout and is not closed by
 //     Shutdown (known gap).
-//   - https:// absolute-form → 400; origin-form → Config.Reverse or 404.
+//   - https:// absolute-form → 400; origin-form → the credential routes,
+//     else Config.Reverse, else 404.
 //   - A target that is the gateway itself (any loopback or unspecified
 //     address, or localhost, on the listening port) → 403 loop_denied.
 //
@@ -109,4 +114,61 @@
 // enforcement for chained traffic is therefore only as strong as the local
 // resolver's agreement with the upstream's. A 407 from the upstream becomes
 // a 502 so the client never mistakes it for the gateway's own challenge.
+//
+// # Credential gateway
+//
+// The session token is also the phantom: the child holds it as
+// OPENAI_API_KEY and so on, and a request must present it, exactly once, in
+// the route's auth location (credentials.ExtractPhantom: the route header,
+// or one well-known auth header; Basic password; url_path; query), compared
+// in constant time. Missing or wrong → 401 {"error":"nono: missing or
+// invalid phantom token"} and nothing is sent upstream. This holds on the
+// intercept path too (nono upstream skips it there): a client that sends no
+// credential to an intercepted host is refused, never silently injected.
+//
+// Three entries, one pipeline (serveL7):
+//   - reverse: /<name>/<rest>. Unknown name → 404 (audited). <rest> is
+//     canonicalised (endpoints.NormalizePath when rules apply, else
+//     NormalizePathEncodedSlash; ambiguous → 400) and joined under the
+//     upstream base path with endpoints.BaseJoin, so no spelling of ".."
+//     leaves the base. Route rules see <rest>.
+//   - intercept: CONNECT to the host (after NormalizeHost: a trailing dot
+//     or case changes nothing) of an https credential route, on that
+//     route's port, or to a host with EndpointRules, on any port. The
+//     gateway answers 200, terminates TLS with a leaf from Config.CA and
+//     serves HTTP/1.1 or h2 (by ALPN) inside. A credential host on another
+//     port, an IP literal, or no CA → 403; a failed handshake is audited as
+//     intercept_handshake_failed. Never an opaque tunnel. Inner requests
+//     must be origin-form, and Host/:authority and the SNI must name the
+//     CONNECT host and port (421 otherwise). The route is the one whose
+//     base path holds the request path (two with the same base → 403
+//     ambiguous_route); its rules see the path with the base removed.
+//   - forward: http:// to a credential host is served only for a loopback
+//     http upstream on the route's port (same pipeline); otherwise 403
+//     plain_http_denied. http:// to a rules-only host is checked against
+//     its rules and forwarded with the canonical path.
+//
+// Then: TRACE/TRACK/CONNECT → 405; phantom; host rules (whole path) and
+// route rules (403 naming method and path); the name-level policy (the
+// route host must be in PolicyConfig.Implicit). ReverseProxy with Rewrite
+// removes hop-by-hop headers (including names listed in Connection, before
+// injection, so "Connection: x-api-key" cannot remove the injected header),
+// Forwarded, X-Forwarded-* and Proxy-*; credentials.Route.Inject strips
+// every client credential header and writes the secret. The upstream
+// client is a pooled http.Transport per RootCAs (keep-alive, h2 via ALPN,
+// no decompression) whose dialer runs HostPolicy.Resolve only when a new
+// connection is needed and dials only the checked addresses, or CONNECTs
+// through the upstream proxy (not bypassed hosts). SSE and bodies of
+// unknown length are flushed on every write; chunked request bodies
+// stream; WebSocket upgrades go over HTTP/1.1 and are relayed after 101.
+//
+// Responses: every header (1xx, final, 101, trailers) whose name or value
+// holds the secret, its base64, or its path- or query-escaped form is
+// dropped. Bodies are streamed and not scrubbed: an upstream endpoint that
+// echoes the request into its body would reveal the secret. That residual
+// risk is mitigated by endpoint rules (allow only the endpoints the agent
+// needs) and by refusing TRACE/TRACK. Audit: one event per request with
+// mode reverse|intercept|forward, Service, Host, Port, Method, Path (no
+// query; a phantom in the path becomes "[phantom]"), Status and Reason;
+// never a token or secret. Upgraded (WebSocket) bytes are not counted.
 package proxy

@@ -157,6 +157,11 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Port = port
+	if h, err := NormalizeHost(rawHost); err == nil && s.l7.intercepted(h) {
+		if s.forwardL7(w, r, &ev, h, port) {
+			return
+		}
+	}
 	rt := s.decide(r.Context(), rawHost, port)
 	ev.Host = rt.d.Host
 	if ev.Host == "" {

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nono-sandbox/nono/certs"
+	"github.com/nono-sandbox/nono/endpoints"
 )
 
 // Config configures a gateway Server. Zero durations and sizes take the
@@ -26,11 +31,31 @@ type Config struct {
 	Token []byte
 	// Policy decides every destination. Required.
 	Policy *HostPolicy
-	// Reverse handles origin-form requests ("/service/..."), i.e. the
-	// credential reverse proxy. It must authenticate requests itself (the
+	// Reverse handles origin-form requests ("/service/...") when
+	// Credentials is empty. It must authenticate requests itself (the
 	// phantom token); Proxy-Authorization is removed before it runs. When
-	// nil, origin-form requests get 404.
+	// nil and there are no Credentials, origin-form requests get 404.
 	Reverse http.Handler
+	// Credentials are the credential routes (see CredentialRoute). Token is
+	// their phantom. Each route's upstream host must be in
+	// PolicyConfig.Implicit (the caller adds it), and is intercepted on
+	// CONNECT. Exclusive with Reverse.
+	Credentials []CredentialRoute
+	// EndpointRules restricts hosts that have no credential route: host
+	// (any spelling NormalizeHost accepts) -> rules matched against the
+	// whole request path. A host with a non-empty set is intercepted on
+	// CONNECT (any port) and checked on the forward path. Empty sets are
+	// ignored.
+	EndpointRules map[string]*endpoints.Set
+	// CA is the session CA for TLS interception, created by the caller for
+	// the credential hosts with https upstreams and the EndpointRules
+	// hosts. Without it, CONNECT to those hosts is refused (403), never
+	// tunnelled. The caller closes it after Shutdown.
+	CA *certs.CA
+	// InterceptRootCAs verifies upstreams of EndpointRules hosts reached
+	// through interception; nil = system roots. (Credential routes carry
+	// their own RootCAs.)
+	InterceptRootCAs *x509.CertPool
 	// Upstream, when set, receives all CONNECT and http traffic except hosts
 	// matched by UpstreamBypass.
 	Upstream       *Upstream
@@ -71,6 +96,14 @@ type Server struct {
 	dialer       net.Dialer
 
 	forward *httputil.ReverseProxy
+
+	// Credential gateway (nil without Credentials and EndpointRules).
+	l7             *l7Config
+	l7proxy        *httputil.ReverseProxy
+	interceptTLS   *tls.Config
+	interceptSrv   *http.Server
+	interceptLn    *connQueue
+	interceptConns sync.Map // *tls.Conn -> *interceptConn
 
 	srv  *http.Server
 	ln   net.Listener
@@ -126,6 +159,18 @@ func New(cfg Config) (*Server, error) {
 		s.bypass = b
 	}
 	s.forward = s.newForwarder()
+	l7, err := s.newL7(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if l7 != nil {
+		s.l7 = l7
+		s.l7proxy = s.newL7Proxy()
+		if l7.ca != nil {
+			s.interceptTLS = l7.ca.TLSConfig()
+			s.interceptSrv = s.newInterceptServer()
+		}
+	}
 	return s, nil
 }
 
@@ -168,6 +213,11 @@ func (s *Server) Start() error {
 	}
 	srv, l := s.srv, s.ln
 	go func() { _ = srv.Serve(l) }()
+	if s.interceptSrv != nil {
+		s.interceptLn = newConnQueue(ln.Addr())
+		isrv, il := s.interceptSrv, s.interceptLn
+		go func() { _ = isrv.Serve(il) }()
+	}
 	return nil
 }
 
@@ -195,6 +245,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			_ = srv.Close()
 		}
 	}
+	if s.interceptLn != nil {
+		if ierr := s.interceptSrv.Shutdown(ctx); ierr != nil {
+			_ = s.interceptSrv.Close()
+			err = errors.Join(err, ierr)
+		}
+	}
 	done := make(chan struct{})
 	go func() { s.tunnelWG.Wait(); close(done) }()
 	select {
@@ -210,6 +266,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.tokenMu.Lock()
 	wipe(s.token)
 	s.token = nil
+	s.l7.close()
 	s.tokenMu.Unlock()
 	return err
 }
@@ -240,6 +297,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleOrigin(w http.ResponseWriter, r *http.Request) {
+	if s.l7 != nil && len(s.l7.routes) > 0 {
+		s.handleReverse(w, r)
+		return
+	}
 	if s.cfg.Reverse == nil {
 		s.reply(w, http.StatusNotFound, ReasonNoRoute, "no credential route serves this path; configure a credential or use the proxy for http:// and CONNECT")
 		s.record(Event{Mode: ModeReverse, Decision: DecisionDeny, Method: r.Method, Status: http.StatusNotFound, Reason: ReasonNoRoute})

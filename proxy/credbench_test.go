@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nono-sandbox/nono/certs"
+	"github.com/nono-sandbox/nono/credentials"
+	"github.com/nono-sandbox/nono/endpoints"
+)
+
+// benchOrigin is a TLS upstream (h2) that answers a small JSON body and
+// checks the injected key, without recording requests.
+func benchOrigin(b *testing.B) (port uint16, pool *x509.CertPool) {
+	want := "Bearer " + secretA
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != want && a != "" {
+			http.Error(w, "bad key", http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	b.Cleanup(srv.Close)
+	pool = x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return srv.Listener.Addr().(*net.TCPAddr).AddrPort().Port(), pool
+}
+
+func benchParallel(b *testing.B, client *http.Client, newReq func() *http.Request) {
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) // 64 client goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Do(newReq())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkReverseInject: 64 concurrent keep-alive clients through the
+// reverse path (phantom check, injection, pooled h2 upstream).
+func BenchmarkReverseInject(b *testing.B) {
+	port, pool := benchOrigin(b)
+	cr := CredentialRoute{
+		Route:   mkRoute(b, "svc", "https://example.com:"+strconv.Itoa(int(port)), credentials.CustomCredential{}),
+		Secret:  mkSecret(b, secretA),
+		RootCAs: pool,
+	}
+	g := startCredGateway(b, []CredentialRoute{cr}, nil)
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+	target := g.url("/svc/v1/models")
+	benchParallel(b, client, func() *http.Request {
+		req, _ := http.NewRequest("GET", target, nil)
+		req.Header.Set("Authorization", bearerToken())
+		return req
+	})
+}
+
+// BenchmarkDirectTLS is the baseline: the same clients straight to the
+// upstream over TLS (h2), as if no gateway existed.
+func BenchmarkDirectTLS(b *testing.B) {
+	port, pool := benchOrigin(b)
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "example.com"},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 64,
+	}}
+	target := "https://127.0.0.1:" + strconv.Itoa(int(port)) + "/v1/models"
+	benchParallel(b, client, func() *http.Request {
+		req, _ := http.NewRequest("GET", target, nil)
+		req.Header.Set("Authorization", "Bearer "+secretA)
+		return req
+	})
+}
+
+// BenchmarkInterceptFirstRequest: each iteration is a new host, so a new
+// CONNECT, a freshly minted leaf, the inner TLS handshake and a new
+// upstream connection.
+func BenchmarkInterceptFirstRequest(b *testing.B) {
+	port, pool := benchOrigin(b)
+	hosts := make([]string, b.N)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%d.example.com", i)
+	}
+	rules := map[string]*endpoints.Set{}
+	all := mkRules(b, "* /**")
+	for _, h := range hosts {
+		rules[h] = all
+	}
+	ca, err := certs.NewSessionCA([]string{"*.example.com"}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(ca.Close)
+	g := startGateway(b, func(pc *PolicyConfig, c *Config) {
+		fr := pc.Resolver.(*fakeResolver)
+		for _, h := range hosts {
+			fr.addrs[h] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+		}
+		pc.Implicit = hosts
+		c.CA = ca
+		c.EndpointRules = rules
+		c.InterceptRootCAs = pool
+	})
+	caPool := x509.NewCertPool()
+	caPool.AddCert(ca.Certificate())
+	pu := &url.URL{Scheme: "http", User: url.UserPassword("nono", string(testToken)), Host: g.Addr().String()}
+	tr := &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: caPool}, ForceAttemptHTTP2: true}
+	client := &http.Client{Transport: tr}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := client.Get("https://" + hosts[i] + ":" + strconv.Itoa(int(port)) + "/v1/models")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.StopTimer()
+	tr.CloseIdleConnections()
+}

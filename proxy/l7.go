@@ -1,0 +1,490 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nono-sandbox/nono/credentials"
+	"github.com/nono-sandbox/nono/endpoints"
+)
+
+// l7Key carries *l7Req from the checks to Rewrite, the transport and the
+// error handler.
+const l7Key ctxKey = iota + 100
+
+// l7Req is the per-request state of one request the gateway terminates.
+type l7Req struct {
+	route      *credRoute // nil for a host with endpoint rules only
+	target     *url.URL   // upstream URL; its path is the canonical path
+	hostHeader string
+	transport  *http.Transport
+	injectErr  error  // set by Rewrite; the transport then refuses to send
+	failReason string // set by the error handler
+	status     int    // upstream status (a 101 bypasses the ResponseWriter)
+}
+
+// l7Call is one request after its path was canonicalised and its route
+// chosen, ready for the shared pipeline in serveL7.
+type l7Call struct {
+	ev        *Event
+	route     *credRoute
+	scheme    string
+	host      string // normalised upstream host
+	port      uint16
+	full      string // canonical path forwarded upstream (base included)
+	rel       string // path the route's rules see (base removed)
+	hostRules *endpoints.Set
+	transport *http.Transport
+}
+
+// policyError is a host policy denial found while dialling.
+type policyError struct{ d Decision }
+
+func (e *policyError) Error() string { return e.d.Detail }
+
+// errInject is returned by the transport when Rewrite could not inject.
+var errInject = errors.New("the credential could not be injected into the request")
+
+const phantomMessage = "nono: missing or invalid phantom token"
+
+func (s *Server) newL7Proxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		// Rewrite runs after ReverseProxy removed the hop-by-hop headers,
+		// including any named in Connection, so "Connection: x-api-key"
+		// cannot remove what is injected here.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			st := pr.Out.Context().Value(l7Key).(*l7Req)
+			u := *st.target
+			pr.Out.URL = &u
+			pr.Out.Host = st.hostHeader
+			stripForwarding(pr.Out.Header)
+			if st.route != nil {
+				st.injectErr = st.route.route.Inject(pr.Out, st.route.secret)
+			}
+		},
+		Transport: l7Transport{},
+		ModifyResponse: func(resp *http.Response) error {
+			// Covers 101 Switching Protocols, whose head ReverseProxy writes
+			// itself after a hijack; other responses are also scrubbed by
+			// scrubWriter.
+			st := resp.Request.Context().Value(l7Key).(*l7Req)
+			st.status = resp.StatusCode
+			s.scrubHeader(st.route, resp.Header)
+			return nil
+		},
+		// 0: ReverseProxy itself flushes every write of an SSE response or
+		// of a body of unknown length (streams), and lets known-length
+		// bodies go through the server's write buffer.
+		FlushInterval: 0,
+		BufferPool:    copyBuffers{},
+		ErrorLog:      s.cfg.ErrorLog,
+		ErrorHandler:  s.l7Error,
+	}
+}
+
+// copyBuffers recycles the 32 KiB body copy buffers across requests.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *copyBufferPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { copyBufferPool.Put(&b) }
+
+// stripForwarding removes Proxy-*, Forwarded and X-Forwarded-* headers.
+func stripForwarding(h http.Header) {
+	for k := range h {
+		switch {
+		case hasPrefixFold(k, "Proxy-"), hasPrefixFold(k, "X-Forwarded-"), strings.EqualFold(k, "Forwarded"):
+			delete(h, k)
+		}
+	}
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+type l7Transport struct{}
+
+func (l7Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	st, _ := r.Context().Value(l7Key).(*l7Req)
+	if st == nil || st.transport == nil {
+		return nil, errors.New("request reached the transport without a gateway decision")
+	}
+	if st.injectErr != nil {
+		return nil, errInject
+	}
+	return st.transport.RoundTrip(r)
+}
+
+func (s *Server) l7Error(w http.ResponseWriter, r *http.Request, err error) {
+	st := r.Context().Value(l7Key).(*l7Req)
+	var pe *policyError
+	switch {
+	case errors.As(err, &pe):
+		st.failReason = pe.d.Reason
+		s.replyJSON(w, s.denyStatus(pe.d), pe.d.Reason, "nono: "+pe.d.Detail)
+	case errors.Is(err, errInject):
+		st.failReason = ReasonInject
+		s.replyJSON(w, http.StatusBadGateway, ReasonInject, "nono: the credential for route "+st.route.name+" could not be injected; check the stored secret")
+	default:
+		st.failReason = ReasonUpstream
+		msg := "nono: cannot reach upstream " + st.target.Host + ": " + oneLine(err)
+		s.replyJSON(w, http.StatusBadGateway, ReasonUpstream, s.redactText(st.route, msg))
+	}
+}
+
+// dialL7 is the upstream dialer of the credential gateway: the host policy
+// (normalise, deny, allow, resolve once, deny floor) decides, and only the
+// checked addresses are dialled, or the upstream proxy is asked to CONNECT.
+// It runs only when the pool needs a new connection.
+func (s *Server) dialL7(ctx context.Context, _, addr string) (net.Conn, error) {
+	rawHost, port, err := splitAuthority(addr)
+	if err != nil {
+		return nil, fmt.Errorf("bad upstream address: %w", err)
+	}
+	rt := s.decide(ctx, rawHost, port)
+	if !rt.d.Allow {
+		return nil, &policyError{rt.d}
+	}
+	if rt.chained {
+		c, pending, err := s.dialTunnel(ctx, joinHostPort(rt.d.Host, port))
+		if err != nil {
+			return nil, err
+		}
+		if len(pending) > 0 {
+			return &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(pending), c)}, nil
+		}
+		return c, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout*time.Duration(max(1, len(rt.addrs))))
+	defer cancel()
+	c, err := s.dialPinned(ctx, rt.addrs)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// prefixConn replays bytes read ahead before the connection's own.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// precheck is the pure part of the policy for an L7 target: the loop check
+// and the name-level policy. Resolution happens when dialling.
+func (s *Server) precheck(host string, port uint16) Decision {
+	if s.isSelfTarget(host, port) {
+		return Decision{Host: host, Port: port, Reason: ReasonLoop, Detail: "the target is this gateway itself (proxy loop)"}
+	}
+	return s.policy.Check(host, port)
+}
+
+// refusedMethod: TRACE and TRACK echo the request (with the injected
+// secret) back to the client; CONNECT has no meaning on these paths.
+func refusedMethod(m string) bool {
+	return strings.EqualFold(m, "TRACE") || strings.EqualFold(m, "TRACK") || m == http.MethodConnect
+}
+
+// requestPath is the escaped path of a request target, without the query:
+// the origin-form target itself, or the path of an absolute-form URL.
+func requestPath(uri string) string {
+	if !strings.HasPrefix(uri, "/") {
+		if i := strings.Index(uri, "://"); i >= 0 {
+			rest := uri[i+3:]
+			j := strings.IndexAny(rest, "/?")
+			if j < 0 || rest[j] == '?' {
+				return "/"
+			}
+			uri = rest[j:]
+		}
+	}
+	p, _, _ := strings.Cut(uri, "?")
+	return p
+}
+
+// normalizeFor canonicalises a raw path strictly when rules apply.
+func normalizeFor(raw string, strict bool) (string, error) {
+	if strict {
+		return endpoints.NormalizePath(raw)
+	}
+	return endpoints.NormalizePathEncodedSlash(raw)
+}
+
+// pickRoute chooses, among the credential routes of one host and port
+// (longest base path first), the one whose base path contains p.
+func pickRoute(routes []*credRoute, p string) (*credRoute, string, string) {
+	for i, c := range routes {
+		if c.base == "" || p == c.base || strings.HasPrefix(p, c.base+"/") {
+			for _, o := range routes[i+1:] {
+				if o.base == c.base {
+					return nil, ReasonAmbiguousRoute, fmt.Sprintf("nono: credential routes %s and %s both serve this URL; use their base URLs (/%s/, /%s/) instead", c.name, o.name, c.name, o.name)
+				}
+			}
+			return c, "", ""
+		}
+	}
+	return nil, ReasonEndpoint, "nono: the path is outside the base path of every credential route for this host"
+}
+
+// serveHostPath runs the intercept and forward pipeline for a request to a
+// credential or rules host: pick the route by base path, canonicalise, then
+// serveL7.
+func (s *Server) serveHostPath(w http.ResponseWriter, r *http.Request, ev *Event, scheme, host string, port uint16, routes []*credRoute) {
+	raw := requestPath(r.RequestURI)
+	ev.Path = s.auditPath(sanitizeForEcho(raw))
+	if refusedMethod(r.Method) {
+		s.l7Deny(w, ev, http.StatusMethodNotAllowed, ReasonMethod, "nono: method "+ev.Method+" is not allowed through the credential gateway")
+		return
+	}
+	hostRules := s.l7.hostRules[host]
+	p, err := endpoints.NormalizePathEncodedSlash(raw)
+	if err != nil {
+		s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
+		return
+	}
+	var rt *credRoute
+	if len(routes) > 0 {
+		var reason, msg string
+		if rt, reason, msg = pickRoute(routes, p); rt == nil {
+			s.l7Deny(w, ev, http.StatusForbidden, reason, msg)
+			return
+		}
+		ev.Service = rt.name
+	}
+	if hostRules.Len() > 0 || (rt != nil && rt.rules.Len() > 0) {
+		if p, err = endpoints.NormalizePath(raw); err != nil {
+			s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
+			return
+		}
+	}
+	c := &l7Call{ev: ev, route: rt, scheme: scheme, host: host, port: port, full: p, rel: p, hostRules: hostRules, transport: s.l7.plain}
+	if rt != nil {
+		c.rel = strings.TrimPrefix(p, rt.base)
+		if c.rel == "" {
+			c.rel = "/"
+		}
+		c.transport = rt.transport
+	}
+	s.serveL7(w, r, c)
+}
+
+// serveL7 is the shared pipeline: phantom check, endpoint rules, policy,
+// then the proxied exchange with injection and response scrubbing. Nothing
+// reaches the upstream unless every check passed.
+func (s *Server) serveL7(w http.ResponseWriter, r *http.Request, c *l7Call) {
+	ev := c.ev
+	ev.Host, ev.Port = c.host, c.port
+	ev.Path = s.auditPath(c.full)
+	unescaped, err := url.PathUnescape(c.full)
+	if err != nil {
+		s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: malformed path")
+		return
+	}
+	target := &url.URL{Scheme: c.scheme, Host: joinHostPort(c.host, c.port), Path: unescaped, RawPath: c.full, RawQuery: r.URL.RawQuery}
+	if c.route != nil {
+		probe := *r
+		probe.URL = target
+		tok, err := credentials.ExtractPhantom(&probe, c.route.route)
+		ok := err == nil && s.phantomOK(tok)
+		wipe(tok)
+		if !ok {
+			s.l7Deny(w, ev, http.StatusUnauthorized, ReasonPhantom, phantomMessage)
+			return
+		}
+	}
+	for _, chk := range []struct {
+		set  *endpoints.Set
+		path string
+	}{{c.hostRules, c.full}, {c.route.rulesOrNil(), c.rel}} {
+		allowed, _, err := chk.set.Allow(r.Method, chk.path)
+		if err != nil {
+			s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
+			return
+		}
+		if !allowed {
+			s.l7Deny(w, ev, http.StatusForbidden, ReasonEndpoint, fmt.Sprintf("nono: endpoint denied: %s %s", ev.Method, s.auditPath(chk.path)))
+			return
+		}
+	}
+	if d := s.precheck(c.host, c.port); !d.Allow {
+		s.l7Deny(w, ev, s.denyStatus(d), d.Reason, "nono: "+d.Detail)
+		return
+	}
+	if s.upstream != nil && !s.bypass.Match(c.host) {
+		ev.Upstream = s.upstream.Addr()
+	}
+	st := &l7Req{route: c.route, target: target, transport: c.transport, hostHeader: bracketHost(c.host)}
+	if c.route != nil {
+		st.hostHeader = c.route.hostHeader
+	} else if (c.scheme == "https" && c.port != 443) || (c.scheme == "http" && c.port != 80) {
+		st.hostHeader = joinHostPort(c.host, c.port)
+	}
+
+	var up atomic.Int64
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &countingBody{ReadCloser: r.Body, n: &up}
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	sw := &scrubWriter{ResponseWriter: cw, s: s, route: c.route}
+	r = r.WithContext(context.WithValue(r.Context(), l7Key, st))
+	func() {
+		// A broken stream aborts the handler (http.ErrAbortHandler); the
+		// audit event is still written.
+		defer func() {
+			ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, up.Load(), cw.n, time.Since(ev.Time)
+			if ev.Status == 0 {
+				ev.Status = st.status
+			}
+			switch {
+			case st.failReason != "":
+				ev.Reason = st.failReason
+			case ev.Status == 0:
+				ev.Reason = ReasonUpstream
+			default:
+				ev.Decision, ev.Reason = DecisionAllow, ReasonAllowed
+			}
+			s.record(*ev)
+		}()
+		s.l7proxy.ServeHTTP(sw, r)
+		s.scrubHeader(c.route, sw.Header()) // trailers are sent after return
+	}()
+}
+
+func (r *credRoute) rulesOrNil() *endpoints.Set {
+	if r == nil {
+		return nil
+	}
+	return r.rules
+}
+
+func (s *Server) phantomOK(tok []byte) bool {
+	s.tokenMu.RLock()
+	defer s.tokenMu.RUnlock()
+	return credentials.PhantomMatches(tok, s.token)
+}
+
+// auditPath removes the phantom token (a url_path route carries it in the
+// path) from text that goes to the audit stream or back to the client.
+func (s *Server) auditPath(p string) string {
+	s.tokenMu.RLock()
+	defer s.tokenMu.RUnlock()
+	if len(s.token) == 0 {
+		return p
+	}
+	tok := string(s.token)
+	p = strings.ReplaceAll(p, tok, "[phantom]")
+	return strings.ReplaceAll(p, url.PathEscape(tok), "[phantom]")
+}
+
+// redactText removes every wire form of the route's secret from text.
+func (s *Server) redactText(r *credRoute, text string) string {
+	if r == nil {
+		return text
+	}
+	s.tokenMu.RLock()
+	defer s.tokenMu.RUnlock()
+	for _, n := range r.needles {
+		if len(n) > 0 {
+			text = strings.ReplaceAll(text, string(n), "[redacted]")
+		}
+	}
+	return text
+}
+
+// scrubHeader drops every header whose name or value holds the route's
+// secret in any wire form, so an upstream that echoes request headers
+// cannot hand the secret to the child.
+func (s *Server) scrubHeader(r *credRoute, h http.Header) {
+	if r == nil {
+		return
+	}
+	s.tokenMu.RLock()
+	defer s.tokenMu.RUnlock()
+	for k, vs := range h {
+		if holdsAny(k, r.needles) {
+			delete(h, k)
+			continue
+		}
+		for _, v := range vs {
+			if holdsAny(v, r.needles) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+}
+
+func holdsAny(s string, needles [][]byte) bool {
+	for _, n := range needles {
+		if len(n) > 0 && strings.Contains(s, string(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// scrubWriter scrubs the header map every time it is about to be sent:
+// 1xx informational heads (ReverseProxy copies them straight through),
+// the final head, and (by the caller, after ServeHTTP) the trailers.
+type scrubWriter struct {
+	http.ResponseWriter
+	s     *Server
+	route *credRoute
+	final bool
+}
+
+func (w *scrubWriter) WriteHeader(code int) {
+	w.s.scrubHeader(w.route, w.Header())
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.final = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *scrubWriter) Write(p []byte) (int, error) {
+	if !w.final {
+		w.s.scrubHeader(w.route, w.Header())
+		w.final = true
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap keeps Flush and Hijack reachable through http.ResponseController.
+func (w *scrubWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// l7Deny answers a refusal with a JSON body and records the event.
+func (s *Server) l7Deny(w http.ResponseWriter, ev *Event, status int, reason, msg string) {
+	ev.Decision, ev.Status, ev.Reason, ev.Duration = DecisionDeny, status, reason, time.Since(ev.Time)
+	s.replyJSON(w, status, reason, msg)
+	s.record(*ev)
+}
+
+// replyJSON writes {"error": msg} with the reason code header.
+func (s *Server) replyJSON(w http.ResponseWriter, status int, reason, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Nono-Reason", reason)
+	w.WriteHeader(status)
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{sanitizeForEcho(msg)})
+	_, _ = w.Write(append(b, '\n'))
+}
