@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,19 @@ const CapFileEnv = "NONO_CAP_FILE"
 
 const maxCapFileSize = 1 << 20
 
-var capFileNameRE = regexp.MustCompile(`^\.nono-[0-9a-f]{16}\.json$`)
+// capFileNameRE matches the capability file name: ".nono-" followed by the
+// first 128 bits of the SHA-256 of the file's content, in hex. The child may
+// be able to write the file (it usually has write access to $TMPDIR), but it
+// cannot change the NONO_CAP_FILE value its parent put in the environment of
+// the agent, so an in-place edit no longer matches the name and is rejected.
+// A random nonce in the content keeps names unique.
+var capFileNameRE = regexp.MustCompile(`^\.nono-[0-9a-f]{32}\.json$`)
+
+// capFileName returns the name that binds data.
+func capFileName(data []byte) string {
+	sum := sha256.Sum256(data)
+	return ".nono-" + hex.EncodeToString(sum[:16]) + ".json"
+}
 
 // CapNet is the network and command state written to the capability file.
 type CapNet struct {
@@ -41,6 +54,7 @@ type DomainEndpoints struct {
 
 // capState is the JSON shape of the capability file (nono-cli.md §4).
 type capState struct {
+	Nonce                 string            `json:"nonce"` // random; makes each file name unique
 	FS                    []capFS           `json:"fs"`
 	NetBlocked            bool              `json:"net_blocked"`
 	AllowedCommands       []string          `json:"allowed_commands"`
@@ -67,15 +81,21 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// WriteCapFile writes the effective state to dir/.nono-<16 hex>.json
-// (created exclusively, mode 0600) and returns its path. The caller grants
+// WriteCapFile writes the effective state to dir/.nono-<32 hex>.json, the
+// hex being the start of the content's SHA-256 (see capFileNameRE), created
+// exclusively with mode 0600, and returns its path. The caller grants
 // the child read access to that file, sets NONO_CAP_FILE and removes the
 // file when the session ends.
 func WriteCapFile(dir string, r *Resolved, extra CapNet) (string, error) {
 	if !filepath.IsAbs(dir) {
 		return "", fmt.Errorf("capability file directory %q is not absolute", dir)
 	}
+	var rnd [16]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", fmt.Errorf("capability file nonce: %w", err)
+	}
 	st := capState{
+		Nonce:                 hex.EncodeToString(rnd[:]),
 		NetBlocked:            extra.Blocked,
 		AllowedCommands:       nonNil(extra.AllowedCommands),
 		BlockedCommands:       nonNil(extra.BlockedCommands),
@@ -97,11 +117,7 @@ func WriteCapFile(dir string, r *Resolved, extra CapNet) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("capability file: %w", err)
 	}
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return "", fmt.Errorf("capability file name: %w", err)
-	}
-	path := filepath.Join(dir, ".nono-"+hex.EncodeToString(rnd[:])+".json")
+	path := filepath.Join(dir, capFileName(data))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("capability file: %w", err)
@@ -155,8 +171,9 @@ func validCapSource(s string) bool {
 
 // LoadCapFile reads and validates a capability file written by WriteCapFile
 // and returns the state as a Resolved usable with WhyPath. The file must be
-// an absolute canonical path in $TMPDIR or /tmp named .nono-<16 hex>.json, a
-// regular file of at most 1 MiB owned by the current user. Every path is
+// an absolute canonical path in $TMPDIR or /tmp named .nono-<32 hex>.json, a
+// regular file of at most 1 MiB owned by the current user, and the hex must
+// match the SHA-256 of its content (an edit after nono wrote it is detected). Every path is
 // re-canonicalised and every access value checked; any mismatch fails with a
 // CapFileError ("SECURITY: NONO_CAP_FILE validation failed: ...").
 func LoadCapFile(path string) (*Resolved, error) {
@@ -164,11 +181,11 @@ func LoadCapFile(path string) (*Resolved, error) {
 		return nil, capErr("path %q is not an absolute clean path", path)
 	}
 	if !capFileNameRE.MatchString(filepath.Base(path)) {
-		return nil, capErr("file name %q does not match .nono-<16 hex>.json", filepath.Base(path))
+		return nil, capErr("file name %q does not match .nono-<32 hex>.json", filepath.Base(path))
 	}
 	canon, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		return nil, capErr("cannot resolve %s: %v", path, err)
+		return nil, capErr("cannot resolve %s: %v", path, notExistMsg(err))
 	}
 	if canon != path {
 		return nil, capErr("%s is not canonical (resolves to %s)", path, canon)
@@ -184,16 +201,16 @@ func LoadCapFile(path string) (*Resolved, error) {
 	}
 	lst, err := os.Lstat(path)
 	if err != nil {
-		return nil, capErr("stat %s: %v", path, err)
+		return nil, capErr("stat %s: %v", path, notExistMsg(err))
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, capErr("open %s: %v", path, err)
+		return nil, capErr("open %s: %v", path, notExistMsg(err))
 	}
 	defer f.Close()
 	fst, err := f.Stat()
 	if err != nil {
-		return nil, capErr("stat %s: %v", path, err)
+		return nil, capErr("stat %s: %v", path, notExistMsg(err))
 	}
 	if !fst.Mode().IsRegular() || !os.SameFile(lst, fst) {
 		return nil, capErr("%s is not a regular file", path)
@@ -206,10 +223,13 @@ func LoadCapFile(path string) (*Resolved, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxCapFileSize+1))
 	if err != nil {
-		return nil, capErr("read %s: %v", path, err)
+		return nil, capErr("read %s: %v", path, notExistMsg(err))
 	}
 	if len(data) > maxCapFileSize {
 		return nil, capErr("%s is larger than 1 MiB", path)
+	}
+	if capFileName(data) != filepath.Base(path) {
+		return nil, capErr("%s does not match its content digest: it was modified or replaced after nono wrote it", path)
 	}
 	return parseCapState(data)
 }

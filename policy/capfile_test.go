@@ -96,43 +96,50 @@ func TestCapFileTamperRejected(t *testing.T) {
 		return b
 	}
 	n := 0
-	name := func() string { n++; return fmt.Sprintf(".nono-%016x.json", 0x1000+n) }
+	name := func() string { n++; return fmt.Sprintf(".nono-%032x.json", 0x1000+n) }
+	// signed writes body under the name that matches its digest, so the
+	// content checks behind the digest check are exercised too.
+	signed := func(body []byte) string { return write(capFileName(body), body) }
 
-	outside := filepath.Join(h.root, ".nono-00000000000000aa.json")
+	outside := filepath.Join(h.root, filepath.Base(good))
 	os.WriteFile(outside, data, 0o600)
-	link := filepath.Join(h.tmp, ".nono-00000000000000ab.json")
+	link := filepath.Join(h.tmp, ".nono-000000000000000000000000000000ab.json")
 	os.Symlink(good, link)
 	big := write(name(), append(append([]byte(nil), data...), make([]byte, 1<<20)...))
-	notOwned := write(name(), data)
+	notOwned := filepath.Join(h.tmp, "sub", filepath.Base(good))
+	os.Mkdir(filepath.Dir(notOwned), 0o700)
+	os.WriteFile(notOwned, data, 0o600)
 	if err := os.Chown(notOwned, 12345, 12345); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(h.tmp, ".nono-00000000000000ac.json")
+	dir := filepath.Join(h.tmp, ".nono-000000000000000000000000000000ac.json")
 	os.Mkdir(dir, 0o700)
 	h.mkdir("real")
 	os.Symlink(h.home+"/real", h.home+"/alias")
 
 	cases := []struct{ path, want string }{
-		{"relative/.nono-0000000000000000.json", "not an absolute clean path"},
+		{"relative/.nono-00000000000000000000000000000000.json", "not an absolute clean path"},
 		{h.tmp + "/../tmp/" + filepath.Base(good), "not an absolute clean path"},
-		{filepath.Join(h.tmp, "evil.json"), "does not match .nono-<16 hex>.json"},
-		{filepath.Join(h.tmp, ".nono-ZZZZZZZZZZZZZZZZ.json"), "does not match"},
+		{filepath.Join(h.tmp, "evil.json"), "does not match .nono-<32 hex>.json"},
+		{filepath.Join(h.tmp, ".nono-ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ.json"), "does not match"},
 		{outside, "is not inside $TMPDIR or /tmp"},
 		{link, "is not canonical"},
 		{big, "larger than 1 MiB"},
 		{notOwned, "not owned by the current user"},
 		{dir, "not a regular file"},
-		{write(name(), []byte(`{"fs": [], "extra": 1}`)), "malformed JSON"},
-		{write(name(), []byte(`{"fs": []} {}`)), "trailing data"},
-		{write(name(), edit(func(st *capState) { st.FS[0].Access = "execute" })), "is not read, write or readwrite"},
-		{write(name(), edit(func(st *capState) { st.FS[0].Path = "relative/path" })), "not an absolute clean path"},
-		{write(name(), edit(func(st *capState) { st.FS[0].Path = h.home + "/proj/../.ssh" })), "not an absolute clean path"},
-		{write(name(), edit(func(st *capState) { st.FS[0].Path = h.home + "/alias"; st.FS[0].IsFile = false })), "is not canonical"},
-		{write(name(), edit(func(st *capState) { st.FS[0].IsFile = !st.FS[0].IsFile })), "does not match"},
-		{write(name(), edit(func(st *capState) { st.FS[0].Source = "group:not_a_group" })), "not a known grant source"},
-		{write(name(), edit(func(st *capState) { st.DenyPaths = []string{"x"} })), "deny_paths[0]"},
-		{write(name(), edit(func(st *capState) { st.BypassProtectionPaths = []string{"/a/../b"} })), "bypass_protection_paths[0]"},
-		{write(name(), edit(func(st *capState) { st.BlockedCommands = []string{"/bin/rm"} })), "command entry"},
+		{write(filepath.Base(good)[:6]+"0123456789abcdef0123456789abcdef.json", data), "content digest"},
+		{write(name(), data), "content digest"},
+		{signed([]byte(`{"fs": [], "extra": 1}`)), "malformed JSON"},
+		{signed([]byte(`{"fs": []} {}`)), "trailing data"},
+		{signed(edit(func(st *capState) { st.FS[0].Access = "execute" })), "is not read, write or readwrite"},
+		{signed(edit(func(st *capState) { st.FS[0].Path = "relative/path" })), "not an absolute clean path"},
+		{signed(edit(func(st *capState) { st.FS[0].Path = h.home + "/proj/../.ssh" })), "not an absolute clean path"},
+		{signed(edit(func(st *capState) { st.FS[0].Path = h.home + "/alias"; st.FS[0].IsFile = false })), "is not canonical"},
+		{signed(edit(func(st *capState) { st.FS[0].IsFile = !st.FS[0].IsFile })), "does not match"},
+		{signed(edit(func(st *capState) { st.FS[0].Source = "group:not_a_group" })), "not a known grant source"},
+		{signed(edit(func(st *capState) { st.DenyPaths = []string{"x"} })), "deny_paths[0]"},
+		{signed(edit(func(st *capState) { st.BypassProtectionPaths = []string{"/a/../b"} })), "bypass_protection_paths[0]"},
+		{signed(edit(func(st *capState) { st.BlockedCommands = []string{"/bin/rm"} })), "command entry"},
 	}
 	for _, c := range cases {
 		_, err := LoadCapFile(c.path)
@@ -145,7 +152,7 @@ func TestCapFileTamperRejected(t *testing.T) {
 		}
 	}
 	// A forged grant on a path that no longer exists is dropped, not trusted.
-	p := write(name(), edit(func(st *capState) {
+	p := signed(edit(func(st *capState) {
 		st.FS = append(st.FS, capFS{Path: h.home + "/gone", Access: "readwrite", Source: "user"})
 	}))
 	got, err := LoadCapFile(p)
@@ -157,5 +164,14 @@ func TestCapFileTamperRejected(t *testing.T) {
 	}
 	if _, err := LoadCapFile(good); err != nil {
 		t.Errorf("untampered file rejected: %v", err)
+	}
+	// The child can usually write $TMPDIR: an in-place edit granting itself
+	// everything must be detected, however valid the new content is.
+	forged := edit(func(st *capState) { st.FS = append(st.FS, capFS{Path: "/", Access: "readwrite", Source: "user"}) })
+	if err := os.WriteFile(good, forged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCapFile(good); err == nil || !strings.Contains(err.Error(), "content digest") {
+		t.Errorf("in-place edit accepted: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/tailscale/hujson"
@@ -28,16 +29,35 @@ func ParseProfile(name string, data []byte) (*Profile, error) {
 	return p, nil
 }
 
+// Issue is one problem in a profile document, located by its JSON path
+// ("$" is the document root).
+type Issue struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// ProfileError is a profile document that failed validation. It holds every
+// problem found, in document order; Error reports the first.
+type ProfileError struct{ Issues []Issue }
+
+func (e *ProfileError) Error() string {
+	msg := e.Issues[0].Message
+	if n := len(e.Issues) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more problem(s); run 'nono profile validate' to list them)", n)
+	}
+	return msg
+}
+
 func parseProfile(data []byte) (*Profile, error) {
 	if len(data) > maxProfileSize {
-		return nil, fmt.Errorf("file is larger than %d bytes", maxProfileSize)
+		return nil, &ProfileError{[]Issue{{"$", fmt.Sprintf("file is larger than %d bytes", maxProfileSize)}}}
 	}
 	if d := nesting(data); d > maxProfileNesting {
-		return nil, fmt.Errorf("nesting deeper than %d levels", maxProfileNesting)
+		return nil, &ProfileError{[]Issue{{"$", fmt.Sprintf("nesting deeper than %d levels", maxProfileNesting)}}}
 	}
 	v, err := hujson.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("invalid JSONC: %w", err)
+		return nil, &ProfileError{[]Issue{{"$", fmt.Sprintf("invalid JSONC: %v", err)}}}
 	}
 	if err := validateValue(profileSchema(), v, "$"); err != nil {
 		return nil, err
@@ -48,19 +68,22 @@ func parseProfile(data []byte) (*Profile, error) {
 	var p Profile
 	if err := dec.Decode(&p); err != nil {
 		// The schema check above should make this unreachable.
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, &ProfileError{[]Issue{{"$", fmt.Sprintf("decode: %v", err)}}}
 	}
-	if err := checkProfile(&p); err != nil {
-		return nil, err
+	if issues := checkProfile(&p); len(issues) > 0 {
+		return nil, &ProfileError{Issues: issues}
 	}
 	return &p, nil
 }
 
-// checkProfile enforces rules the schema cannot express.
-func checkProfile(p *Profile) error {
+// checkProfile enforces rules the schema cannot express and returns every
+// violation.
+func checkProfile(p *Profile) []Issue {
+	var c issueCollector
 	for i, e := range p.Extends {
 		if strings.TrimSpace(e) == "" {
-			return fmt.Errorf("empty value at $.extends[%d]", i)
+			path := fmt.Sprintf("$.extends[%d]", i)
+			c.add(path, "empty value at %s", path)
 		}
 	}
 	for _, list := range []struct {
@@ -69,56 +92,72 @@ func checkProfile(p *Profile) error {
 	}{{"include", p.Groups.Include}, {"exclude", p.Groups.Exclude}} {
 		for i, g := range list.items {
 			if _, ok := LookupGroup(g); !ok {
-				return fmt.Errorf("unknown group %q at $.groups.%s[%d] (see `nono profile groups`)", g, list.name, i)
+				path := fmt.Sprintf("$.groups.%s[%d]", list.name, i)
+				c.add(path, "unknown group %q at %s (see `nono profile groups`)", g, path)
 			}
 		}
 	}
 	if err := checkExclusions(p.Groups.Exclude); err != nil {
-		return err
+		c.add("$.groups.exclude", "%v", err)
 	}
 	for _, fl := range p.Filesystem.fields() {
 		field, entries := fl.name, fl.entries
 		for i, e := range entries {
+			path := fmt.Sprintf("$.filesystem.%s[%d]", field, i)
 			if strings.TrimSpace(e.Path) == "" {
-				return fmt.Errorf("empty path at $.filesystem.%s[%d]", field, i)
+				c.add(path, "empty path at %s", path)
 			}
 			if strings.ContainsRune(e.Path, 0) {
-				return fmt.Errorf("NUL byte in path at $.filesystem.%s[%d]", field, i)
+				c.add(path, "NUL byte in path at %s", path)
 			}
 		}
 	}
-	for k := range p.Environment.SetVars {
+	for _, k := range sortedKeys(p.Environment.SetVars) {
+		path := childPath("$.environment.set_vars", k)
 		if !envNameRE.MatchString(k) {
-			return fmt.Errorf("invalid variable name %q at $.environment.set_vars", k)
-		}
-		if k == "PATH" || strings.HasPrefix(k, "NONO_") {
-			return fmt.Errorf("environment.set_vars may not set %q: PATH and NONO_* are managed by nono", k)
+			c.add(path, "invalid variable name %q at $.environment.set_vars", k)
+		} else if k == "PATH" || strings.HasPrefix(k, "NONO_") {
+			c.add(path, "environment.set_vars may not set %q: PATH and NONO_* are managed by nono", k)
 		}
 	}
-	for ref, v := range p.EnvCredentials {
+	for _, ref := range sortedKeys(p.EnvCredentials) {
+		v := p.EnvCredentials[ref]
 		if ref == "" {
-			return fmt.Errorf("empty credential reference at $.env_credentials")
+			c.add("$.env_credentials", "empty credential reference at $.env_credentials")
+			continue
 		}
 		if !envNameRE.MatchString(v) {
-			return fmt.Errorf("invalid environment variable name %q at %s", v, childPath("$.env_credentials", ref))
+			path := childPath("$.env_credentials", ref)
+			c.add(path, "invalid environment variable name %q at %s", v, path)
 		}
 	}
-	for name, c := range p.Network.CustomCredentials {
+	for _, name := range sortedKeys(p.Network.CustomCredentials) {
+		cc := p.Network.CustomCredentials[name]
 		path := childPath("$.network.custom_credentials", name)
 		if name == "" {
-			return fmt.Errorf("empty credential name at $.network.custom_credentials")
+			c.add("$.network.custom_credentials", "empty credential name at $.network.custom_credentials")
+			continue
 		}
-		if c.Upstream == "" {
-			return fmt.Errorf("empty upstream at %s.upstream", path)
+		if cc.Upstream == "" {
+			c.add(path+".upstream", "empty upstream at %s.upstream", path)
 		}
-		if c.EnvVar != "" && !envNameRE.MatchString(c.EnvVar) {
-			return fmt.Errorf("invalid environment variable name %q at %s.env_var", c.EnvVar, path)
+		if cc.EnvVar != "" && !envNameRE.MatchString(cc.EnvVar) {
+			c.add(path+".env_var", "invalid environment variable name %q at %s.env_var", cc.EnvVar, path)
 		}
 	}
 	if p.Network.NetworkProfile.Set && !p.Network.NetworkProfile.Null && p.Network.NetworkProfile.Value == "" {
-		return fmt.Errorf("empty network profile at $.network.network_profile (use null to clear)")
+		c.add("$.network.network_profile", "empty network profile at $.network.network_profile (use null to clear)")
 	}
-	return nil
+	return c.issues
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // checkExclusions refuses to exclude required groups.

@@ -260,90 +260,113 @@ func describeTypes(n *schemaNode) string {
 	return strings.Join(parts, " or ")
 }
 
-// validateValue checks v against n and returns the first error, with its JSON path.
+// validateValue checks v against n and returns the first problem, with its
+// JSON path, as a *ProfileError holding every problem found.
 func validateValue(n *schemaNode, v hujson.Value, path string) error {
+	var c issueCollector
+	c.value(n, v, path)
+	return c.err()
+}
+
+// maxIssues bounds how many problems one document reports.
+const maxIssues = 100
+
+// issueCollector walks a document and records every schema violation.
+type issueCollector struct{ issues []Issue }
+
+func (c *issueCollector) add(path, format string, args ...any) {
+	if len(c.issues) < maxIssues {
+		c.issues = append(c.issues, Issue{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+}
+
+func (c *issueCollector) err() error {
+	if len(c.issues) == 0 {
+		return nil
+	}
+	return &ProfileError{Issues: c.issues}
+}
+
+func (c *issueCollector) value(n *schemaNode, v hujson.Value, path string) {
 	if n.False {
-		return fmt.Errorf("no value is allowed at %s", path)
+		c.add(path, "no value is allowed at %s", path)
+		return
 	}
 	got := jsonKind(v)
 	if len(n.AnyOf) > 0 {
 		for _, alt := range n.AnyOf {
 			if acceptsKind(alt, got) {
-				return validateValue(alt, v, path)
+				c.value(alt, v, path)
+				return
 			}
 		}
-		return fmt.Errorf("wrong type at %s: expected %s, got %s", path, describeTypes(n), got)
+		c.add(path, "wrong type at %s: expected %s, got %s", path, describeTypes(n), got)
+		return
 	}
 	if n.Type != "" && !typeMatches(n.Type, got) {
-		return fmt.Errorf("wrong type at %s: expected %s, got %s", path, n.Type, got)
+		c.add(path, "wrong type at %s: expected %s, got %s", path, n.Type, got)
+		return
 	}
 	switch n.Type {
 	case "object":
-		return validateObject(n, v.Value.(*hujson.Object), path)
+		c.object(n, v.Value.(*hujson.Object), path)
 	case "array":
 		arr := v.Value.(*hujson.Array)
 		if n.MinItems != nil && len(arr.Elements) < *n.MinItems {
-			return fmt.Errorf("too few items at %s: need at least %d", path, *n.MinItems)
+			c.add(path, "too few items at %s: need at least %d", path, *n.MinItems)
 		}
 		for i, e := range arr.Elements {
-			if err := validateValue(n.Items, e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
+			c.value(n.Items, e, fmt.Sprintf("%s[%d]", path, i))
 		}
 	case "string":
 		s := v.Value.(hujson.Literal).String()
 		if len(n.Enum) > 0 && !contains(n.Enum, s) {
-			return fmt.Errorf("invalid value %q at %s: expected one of %s", s, path, strings.Join(n.Enum, ", "))
-		}
-		if n.Pattern != "" && !compiledPattern(n.Pattern).MatchString(s) {
-			return fmt.Errorf("invalid value %q at %s: must match %s", s, path, n.Pattern)
+			c.add(path, "invalid value %q at %s: expected one of %s", s, path, strings.Join(n.Enum, ", "))
+		} else if n.Pattern != "" && !compiledPattern(n.Pattern).MatchString(s) {
+			c.add(path, "invalid value %q at %s: must match %s", s, path, n.Pattern)
 		}
 	case "integer":
 		raw := string(v.Value.(hujson.Literal))
 		i, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
-			return fmt.Errorf("wrong type at %s: expected integer, got %s", path, raw)
+			c.add(path, "wrong type at %s: expected integer, got %s", path, raw)
+			return
 		}
 		if (n.Minimum != nil && i < *n.Minimum) || (n.Maximum != nil && i > *n.Maximum) {
-			return fmt.Errorf("value %d out of range at %s: must be between %d and %d", i, path, *n.Minimum, *n.Maximum)
+			c.add(path, "value %d out of range at %s: must be between %d and %d", i, path, *n.Minimum, *n.Maximum)
 		}
 	}
-	return nil
 }
 
-func validateObject(n *schemaNode, obj *hujson.Object, path string) error {
+func (c *issueCollector) object(n *schemaNode, obj *hujson.Object, path string) {
 	seen := map[string]bool{}
 	for _, m := range obj.Members {
 		key := m.Name.Value.(hujson.Literal).String()
 		p := childPath(path, key)
 		if seen[key] {
-			return fmt.Errorf("duplicate key %q at %s", key, p)
+			c.add(p, "duplicate key %q at %s", key, p)
+			continue
 		}
 		seen[key] = true
 		if prop, ok := n.Properties[key]; ok {
-			if err := validateValue(prop, m.Value, p); err != nil {
-				return err
-			}
+			c.value(prop, m.Value, p)
 			continue
 		}
 		if n.AdditionalProperties != nil && !n.AdditionalProperties.False {
-			if err := validateValue(n.AdditionalProperties, m.Value, p); err != nil {
-				return err
-			}
+			c.value(n.AdditionalProperties, m.Value, p)
 			continue
 		}
 		msg := fmt.Sprintf("unknown key %q at %s", key, p)
 		if s := suggest(key, n.Properties); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
-		return fmt.Errorf("%s", msg)
+		c.add(p, "%s", msg)
 	}
 	for _, r := range n.Required {
 		if !seen[r] {
-			return fmt.Errorf("missing required key %q at %s", r, path)
+			c.add(path, "missing required key %q at %s", r, path)
 		}
 	}
-	return nil
 }
 
 // suggest returns the closest known key, if it is close enough to be a typo.

@@ -36,22 +36,39 @@ func ResolveTheme(name string) (string, bool) {
 	return "mocha", false
 }
 
-// Printer writes nono's own messages to stderr.
+// Printer writes nono's own messages (to stderr, or to stdout for a
+// command's styled answer).
 type Printer struct {
 	W       io.Writer
 	Silent  bool
 	Verbose int
+	Theme   string // resolved theme name
 	color   bool
 	pal     palette
 }
 
-// NewPrinter builds a printer for w. Colour is used only when w is a
-// terminal, NO_COLOR is unset and the theme is not "minimal".
+// NewPrinter builds a printer for w. Colour is used when w is a terminal
+// (or CLICOLOR_FORCE is set to a non-zero value), NO_COLOR is unset, TERM is
+// not "dumb" and the theme is not "minimal". NO_COLOR always wins.
 func NewPrinter(w *os.File, theme string, silent bool, verbose int) *Printer {
 	theme, _ = ResolveTheme(theme)
-	_, noColor := os.LookupEnv("NO_COLOR")
-	color := !noColor && IsTerminal(w) && theme != "minimal" && os.Getenv("TERM") != "dumb"
-	return &Printer{W: w, Silent: silent, Verbose: verbose, color: color, pal: palettes[theme]}
+	return &Printer{W: w, Silent: silent, Verbose: verbose, Theme: theme, color: useColor(w, theme), pal: palettes[theme]}
+}
+
+// For returns a printer with the same theme, silence and verbosity that
+// writes to w, deciding colour for w.
+func (p *Printer) For(w *os.File) *Printer {
+	return NewPrinter(w, p.Theme, p.Silent, p.Verbose)
+}
+
+func useColor(w *os.File, theme string) bool {
+	if _, noColor := os.LookupEnv("NO_COLOR"); noColor || theme == "minimal" {
+		return false
+	}
+	if f := os.Getenv("CLICOLOR_FORCE"); f != "" && f != "0" {
+		return true
+	}
+	return IsTerminal(w) && os.Getenv("TERM") != "dumb"
 }
 
 // IsTerminal reports whether f is a terminal.

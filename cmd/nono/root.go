@@ -24,11 +24,9 @@ type globals struct {
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
-		Use:   "nono",
-		Short: "Kernel-enforced sandbox for AI coding agents, with a credential gateway",
-		Long: `nono runs a command, usually an AI coding agent, under kernel-enforced least
-privilege: Landlock and seccomp confine what it can read, write, execute and
-reach on the network, and sensitive paths such as ~/.ssh are never granted.`,
+		Use:               "nono",
+		Short:             "Kernel-enforced sandbox for AI coding agents, with a credential gateway",
+		Long:              rootLong,
 		Version:           fmt.Sprintf("%s (commit %s)", version, commit),
 		SilenceUsage:      true,
 		SilenceErrors:     true,
@@ -44,7 +42,8 @@ reach on the network, and sensitive paths such as ~/.ssh are never granted.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
 	})
-	root.AddCommand(newRunCmd(g, "run"), newRunCmd(g, "wrap"), newShellCmd(g), newSetupCmd(g))
+	root.AddCommand(newRunCmd(g, "run"), newRunCmd(g, "wrap"), newShellCmd(g), newSetupCmd(g),
+		newWhyCmd(g), newProfileCmd(g), newCompletionCmd())
 	return root
 }
 
