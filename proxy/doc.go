@@ -164,10 +164,14 @@
 //
 // Responses: every header (1xx, final, 101, trailers) whose name or value
 // holds the secret, its base64, or its path- or query-escaped form is
-// dropped. Bodies are streamed and not scrubbed: an upstream endpoint that
-// echoes the request into its body would reveal the secret. That residual
-// risk is mitigated by endpoint rules (allow only the endpoints the agent
-// needs) and by refusing TRACE/TRACK. Audit: one event per request with
+// dropped. Bodies stream through a scrubber that overwrites those same
+// forms with '*' of equal length (framing and Content-Length stay valid);
+// it holds back only a tail that could begin a secret, so SSE events are not
+// delayed. The client's Accept-Encoding is removed so the transport
+// decompresses, and a body that still arrives encoded is refused (502)
+// rather than passed unchecked. TRACE/TRACK get 405. A secret transformed
+// in other ways (hashed, split, re-encoded) is out of reach: endpoint rules
+// remain the way to keep an agent off echo-like endpoints. Audit: one event per request with
 // mode reverse|intercept|forward, Service, Host, Port, Method, Path (no
 // query; a phantom in the path becomes "[phantom]"), Status and Reason;
 // never a token or secret. Upgraded (WebSocket) bytes are not counted.

@@ -72,6 +72,9 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 			stripForwarding(pr.Out.Header)
 			if st.route != nil {
 				st.injectErr = st.route.route.Inject(pr.Out, st.route.secret)
+				// Let the transport negotiate (and undo) compression, so the
+				// body the scrubber reads is plain.
+				pr.Out.Header.Del("Accept-Encoding")
 			}
 		},
 		Transport: l7Transport{},
@@ -82,6 +85,14 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 			st := resp.Request.Context().Value(l7Key).(*l7Req)
 			st.status = resp.StatusCode
 			s.scrubHeader(st.route, resp.Header)
+			if st.route != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
+				// An endpoint that echoes the request (httpbin-like, or a
+				// hostile upstream) must not hand the secret to the child.
+				if !identityEncoding(resp.Header.Get("Content-Encoding")) {
+					return errCompressedBody
+				}
+				resp.Body = newScrubReader(resp.Body, st.route.needles)
+			}
 			return nil
 		},
 		// 0: ReverseProxy itself flushes every write of an SSE response or
@@ -136,6 +147,9 @@ func (s *Server) l7Error(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &pe):
 		st.failReason = pe.d.Reason
 		s.replyJSON(w, s.denyStatus(pe.d), pe.d.Reason, "nono: "+pe.d.Detail)
+	case errors.Is(err, errCompressedBody):
+		st.failReason = ReasonUpstream
+		s.replyJSON(w, http.StatusBadGateway, ReasonUpstream, "nono: "+err.Error())
 	case errors.Is(err, errInject):
 		st.failReason = ReasonInject
 		s.replyJSON(w, http.StatusBadGateway, ReasonInject, "nono: the credential for route "+st.route.name+" could not be injected; check the stored secret")

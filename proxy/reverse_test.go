@@ -312,9 +312,9 @@ func TestReverseScrubsSecretEchoedInHeaders(t *testing.T) {
 }
 
 func TestEchoBodyEndpointBlockedByRule(t *testing.T) {
-	// The body is streamed and not scrubbed: an upstream endpoint that
-	// echoes the request into the body would leak the secret. Endpoint rules
-	// are the mitigation; this proves a rule keeps the child off it.
+	// An upstream endpoint that echoes the request into the body: the
+	// scrubber masks the secret (even when the child asks for gzip), and an
+	// endpoint rule keeps the child off the endpoint altogether.
 	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "you sent: "+r.Header.Get("Authorization"))
 	})
@@ -323,9 +323,9 @@ func TestEchoBodyEndpointBlockedByRule(t *testing.T) {
 	ruled.Endpoints = mkRules(t, "GET /v1/models", "POST /v1/chat/completions")
 	g := startCredGateway(t, []CredentialRoute{open, ruled}, nil)
 
-	resp, body := g.roundTrip(t, "GET /open/debug/echo HTTP/1.1\r\nHost: x\r\n"+phantomHeader+"\r\n\r\n")
-	if resp.StatusCode != 200 || !strings.Contains(body, secretA) {
-		t.Fatalf("without rules the echo endpoint is reachable (the residual risk): %d %q", resp.StatusCode, body)
+	resp, body := g.roundTrip(t, "GET /open/debug/echo HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"+phantomHeader+"\r\n\r\n")
+	if resp.StatusCode != 200 || strings.Contains(body, secretA) || !strings.Contains(body, "you sent: Bearer ****") {
+		t.Fatalf("the echoed secret was not masked: %d %q", resp.StatusCode, body)
 	}
 	before := o.count()
 	resp, body = g.roundTrip(t, "GET /ruled/debug/echo HTTP/1.1\r\nHost: x\r\n"+phantomHeader+"\r\n\r\n")
