@@ -124,6 +124,13 @@ func startDNS(t *testing.T, records map[string]string) *dnsServer {
 	return d
 }
 
+// add maps another name.
+func (d *dnsServer) add(name, ip string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.records[strings.ToLower(name)+"."] = append(d.records[strings.ToLower(name)+"."], netip.MustParseAddr(ip))
+}
+
 func (d *dnsServer) count(name string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -133,6 +140,8 @@ func (d *dnsServer) count(name string) int {
 // origin is a local TLS server standing in for an internet host, with its
 // own CA (written to caFile for clients) and a git smart-HTTP endpoint.
 type origin struct {
+	ca       *x509.Certificate
+	caKey    *ecdsa.PrivateKey
 	port     int // https
 	httpPort int // plain http, same handler
 	caFile   string
@@ -186,7 +195,7 @@ func startOrigin(t *testing.T, e *env, names ...string) *origin {
 	t.Helper()
 	ca, caKey, caPEM := newCA(t)
 	leaf := leafFor(t, ca, caKey, names, []net.IP{net.ParseIP(originIP)})
-	o := &origin{caPEM: caPEM}
+	o := &origin{caPEM: caPEM, ca: ca, caKey: caKey}
 	o.caFile = filepath.Join(e.work, "origin-ca.pem")
 	if err := os.WriteFile(o.caFile, caPEM, 0o644); err != nil {
 		t.Fatal(err)
@@ -248,4 +257,9 @@ func makeRepo(t *testing.T, e *env) string {
 
 func (o *origin) url(host, path string) string {
 	return fmt.Sprintf("https://%s:%d%s", host, o.port, path)
+}
+
+// tlsConfig serves name with a leaf from the origin's CA.
+func (o *origin) tlsConfig(t *testing.T, name string) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{leafFor(t, o.ca, o.caKey, []string{name}, nil)}}
 }

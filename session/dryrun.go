@@ -26,6 +26,12 @@ func (p *Plan) printDryRun(w io.Writer) {
 		}
 		fmt.Fprintln(w, "  Always denied: cloud metadata, link-local, multicast; loopback/private only via exact entries")
 	}
+	if p.creds != nil {
+		fmt.Fprintf(w, "  Would inject %d credential(s); secrets are loaded only when the command runs:\n", len(p.creds.routes)+len(p.creds.env))
+		for _, d := range p.creds.describe() {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+	}
 	fmt.Fprintln(w)
 	rep := sandbox.Probe()
 	fmt.Fprintf(w, "Enforcement on this kernel (%s, Landlock ABI %d):\n", rep.Kernel, rep.LandlockABI)

@@ -38,6 +38,7 @@ func (n Network) proxyFlagsGiven() bool {
 
 // gatewayPlan is the resolved egress policy of a proxy-mode run.
 type gatewayPlan struct {
+	implicit []string // credential hosts, allowed without an entry
 	profile  string
 	allow    []string
 	deny     []string
@@ -60,19 +61,21 @@ func (p *Plan) planNetwork() error {
 		upstream = r.UpstreamProxy
 	}
 	bypass := append(append([]string(nil), r.UpstreamBypass...), n.UpstreamBypass...)
-	proxyMode := profile != "" || len(allowDomains) > 0 || upstream != "" || n.ProxyPort != 0
+	hasRoutes := p.creds != nil && len(p.creds.routes) > 0
+	proxyMode := profile != "" || len(allowDomains) > 0 || upstream != "" || n.ProxyPort != 0 || hasRoutes
+	credFlags := p.opts.Credentials.given()
 
 	if p.opts.AllowNet {
-		if n.proxyFlagsGiven() {
+		if n.proxyFlagsGiven() || credFlags {
 			return errors.New("--allow-net conflicts with proxy flags (--network-profile, --allow-domain, --upstream-proxy, --proxy-port): choose one")
 		}
 		return nil
 	}
 	blocked := p.opts.BlockNet || r.NetworkBlock
-	if blocked && n.proxyFlagsGiven() {
-		return errors.New("--block-net conflicts with proxy flags (--network-profile, --allow-domain, --upstream-proxy, --upstream-bypass, --proxy-port): --block-net blocks all network access, the proxy flags allow some through nono's gateway; choose one")
+	if blocked && (n.proxyFlagsGiven() || credFlags) {
+		return errors.New("--block-net conflicts with proxy flags (--network-profile, --allow-domain, --credential, --upstream-proxy, --upstream-bypass, --proxy-port): --block-net blocks all network access, the proxy flags allow some through nono's gateway; choose one")
 	}
-	if p.opts.Mode == Direct && proxyMode && n.proxyFlagsGiven() {
+	if p.opts.Mode == Direct && proxyMode && (n.proxyFlagsGiven() || credFlags) {
 		return errors.New("nono wrap does not support proxy flags (--network-profile, --allow-domain, --credential, --upstream-proxy, --upstream-bypass): the network proxy requires a parent process. Use nono run instead")
 	}
 	if len(bypass) > 0 && upstream == "" {
@@ -101,6 +104,9 @@ func (p *Plan) planNetwork() error {
 		return errors.New("nono wrap does not support proxy mode (the profile enables a network profile or domain list): the network proxy requires a parent process. Use nono run instead")
 	}
 	g := &gatewayPlan{profile: profile, bypass: bypass, port: n.ProxyPort}
+	if hasRoutes {
+		g.implicit = p.creds.hosts()
+	}
 	if profile != "" {
 		hosts, err := netprofiles.Profile(profile)
 		if err != nil {
@@ -120,7 +126,7 @@ func (p *Plan) planNetwork() error {
 	if _, err := proxy.NewBypass(bypass); err != nil {
 		return fmt.Errorf("--upstream-bypass: %w", err)
 	}
-	if _, err := proxy.NewHostPolicy(proxy.PolicyConfig{Allow: g.allow, Deny: g.deny}); err != nil {
+	if _, err := proxy.NewHostPolicy(proxy.PolicyConfig{Allow: g.allow, Deny: g.deny, Implicit: g.implicit}); err != nil {
 		return fmt.Errorf("network allowlist: %w", err)
 	}
 	p.gateway = g
@@ -142,9 +148,11 @@ func dnsServerResolver(server string) *net.Resolver {
 
 // gateway is a running proxy for one session.
 type gateway struct {
-	srv   *proxy.Server
-	token []byte
-	audit *memorySink
+	srv     *proxy.Server
+	token   []byte
+	audit   *memorySink
+	bundle  string // trust bundle path for intercepted hosts, or ""
+	cleanup func()
 }
 
 func (p *Plan) startGateway() (*gateway, error) {
@@ -154,7 +162,7 @@ func (p *Plan) startGateway() (*gateway, error) {
 		return nil, fmt.Errorf("generating the session token: %w", err)
 	}
 	token := []byte(hex.EncodeToString(tok))
-	pc := proxy.PolicyConfig{Allow: g.allow, Deny: g.deny}
+	pc := proxy.PolicyConfig{Allow: g.allow, Deny: g.deny, Implicit: g.implicit}
 	if srv := p.opts.Network.DNSServer; srv != "" {
 		pc.Resolver = dnsServerResolver(srv)
 	}
@@ -163,31 +171,55 @@ func (p *Plan) startGateway() (*gateway, error) {
 		return nil, fmt.Errorf("network allowlist: %w", err)
 	}
 	sink := &memorySink{max: 4096}
-	srv, err := proxy.New(proxy.Config{
+	cfg := proxy.Config{
 		Port:           g.port,
 		Token:          token,
 		Policy:         pol,
 		Upstream:       g.upstream,
 		UpstreamBypass: g.bypass,
 		Audit:          sink,
-	})
+	}
+	gw := &gateway{token: token, audit: sink}
+	if p.creds != nil && len(p.creds.routes) > 0 {
+		routes, err := p.creds.proxyRoutes()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Credentials = routes
+		ca, bundle, cleanup, err := p.sessionCA(p.creds.hosts())
+		if err != nil {
+			return nil, err
+		}
+		gw.cleanup = cleanup
+		gw.bundle = bundle
+		cfg.CA = ca
+	}
+	srv, err := proxy.New(cfg)
 	if err != nil {
+		gw.stop()
 		return nil, fmt.Errorf("configuring the gateway: %w", err)
 	}
+	gw.srv = srv
 	if err := srv.Start(); err != nil {
+		gw.stop()
 		if g.port != 0 {
 			return nil, fmt.Errorf("starting the gateway on 127.0.0.1:%d: %w (is the port in use? choose another --proxy-port)", g.port, err)
 		}
 		return nil, fmt.Errorf("starting the gateway: %w", err)
 	}
 	p.spec.ProxyPort = srv.Addr().Port()
-	return &gateway{srv: srv, token: token, audit: sink}, nil
+	return gw, nil
 }
 
 func (gw *gateway) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = gw.srv.Shutdown(ctx)
+	if gw.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = gw.srv.Shutdown(ctx)
+	}
+	if gw.cleanup != nil {
+		gw.cleanup()
+	}
 	for i := range gw.token {
 		gw.token[i] = 0
 	}

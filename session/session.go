@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nono-sandbox/nono/certs"
 	"github.com/nono-sandbox/nono/policy"
 	"github.com/nono-sandbox/nono/sandbox"
 	"github.com/nono-sandbox/nono/ui"
@@ -31,11 +32,12 @@ type Options struct {
 	Mode    Mode
 	Command []string // argv; Command[0] is looked up on PATH
 
-	Request  policy.Request
-	Network  Network
-	AllowCwd bool
-	BlockNet bool
-	AllowNet bool
+	Request     policy.Request
+	Network     Network
+	Credentials Credentials
+	AllowCwd    bool
+	BlockNet    bool
+	AllowNet    bool
 
 	AllowCommands []string
 	BlockCommands []string
@@ -67,7 +69,9 @@ type Plan struct {
 	cwd      string
 	capFile  string
 	gateway  *gatewayPlan
+	creds    *credPlan
 	extraEnv map[string]string
+	dropEnv  []string
 
 	mu       sync.Mutex
 	denials  []sandbox.Denial // refused by the notify supervisor
@@ -96,6 +100,9 @@ func Prepare(o Options) (*Plan, error) {
 	p := &Plan{opts: o, resolved: r, cwd: cwd}
 	for _, w := range r.Warnings {
 		o.Printer.Warnf("%s", w)
+	}
+	if err := p.planCredentials(); err != nil {
+		return nil, err
 	}
 	if err := p.planNetwork(); err != nil {
 		return nil, err
@@ -214,6 +221,9 @@ func (p *Plan) buildSpec() {
 // variables that tell the agent it is sandboxed.
 func (p *Plan) buildEnv() {
 	env := policy.ChildEnv(os.Environ(), p.resolved.Profile)
+	for _, k := range p.dropEnv {
+		env = unsetEnv(env, k)
+	}
 	env = setEnv(env, "NONO_SANDBOX", "1")
 	if p.capFile != "" {
 		env = setEnv(env, "NONO_CAP_FILE", p.capFile)
@@ -233,13 +243,34 @@ func (p *Plan) buildEnv() {
 }
 
 func setEnv(env []string, k, v string) []string {
+	return append(unsetEnv(env, k), k+"="+v)
+}
+
+func unsetEnv(env []string, k string) []string {
 	out := env[:0:0]
 	for _, kv := range env {
 		if !strings.HasPrefix(kv, k+"=") {
 			out = append(out, kv)
 		}
 	}
-	return append(out, k+"="+v)
+	return out
+}
+
+// prepareEnvCredentials loads secrets the user chose to put directly in
+// the child's environment, and hides env:// source variables.
+func (p *Plan) prepareCredentials() error {
+	if p.creds == nil {
+		return nil
+	}
+	if err := p.loadSecrets(); err != nil {
+		return err
+	}
+	p.dropEnv = append(p.dropEnv, p.creds.envSourceVars()...)
+	for name, sec := range p.creds.envSecrets {
+		p.opts.Printer.Warnf("%s holds a real secret in the child's environment (--env-credential): the agent can read and leak it; prefer --credential, which gives it only a phantom", name)
+		p.extraEnv[name] = string(sec.Bytes())
+	}
+	return nil
 }
 
 // Run executes the plan and returns an *ExitError for non-zero exits.
@@ -255,6 +286,10 @@ func (p *Plan) Run() error {
 }
 
 func (p *Plan) exec() error {
+	p.extraEnv = map[string]string{}
+	if err := p.prepareCredentials(); err != nil {
+		return err
+	}
 	p.buildEnv()
 	if err := os.Chdir(p.dir); err != nil {
 		return &sandbox.SetupError{Err: fmt.Errorf("chdir %s: %w", p.dir, err)}
@@ -264,6 +299,12 @@ func (p *Plan) exec() error {
 
 func (p *Plan) supervise() error {
 	p.extraEnv = map[string]string{}
+	if err := p.prepareCredentials(); err != nil {
+		return err
+	}
+	if p.creds != nil {
+		defer p.creds.wipe()
+	}
 	capNet := policy.CapNet{Blocked: p.spec.Net == sandbox.NetBlock}
 	if p.gateway != nil {
 		gw, err := p.startGateway()
@@ -274,6 +315,18 @@ func (p *Plan) supervise() error {
 		p.gwEvents = gw.audit
 		for k, v := range gw.proxyEnv() {
 			p.extraEnv[k] = v
+		}
+		if p.creds != nil {
+			for k, v := range p.creds.credentialEnv("http://"+gw.srv.Addr().String(), gw.token) {
+				p.extraEnv[k] = v
+			}
+		}
+		if gw.bundle != "" {
+			for _, kv := range certs.EnvVars(gw.bundle) {
+				k, v, _ := strings.Cut(kv, "=")
+				p.extraEnv[k] = v
+			}
+			p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: gw.bundle, Access: sandbox.AccessRead, File: true, Source: "system"})
 		}
 		capNet.AllowedDomains = p.gateway.allow
 		p.opts.Printer.Infof("gateway listening on %s (%d allowed host entries)\n", gw.srv.Addr(), len(p.gateway.allow))

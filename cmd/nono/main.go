@@ -25,8 +25,13 @@ func main() {
 // the sandbox could not be set up, 127 when the command could not be executed.
 func execute(args []string) int {
 	root := newRoot()
+	args, err := joinTwoValueFlags(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nono: %s\n", err)
+		return 1
+	}
 	root.SetArgs(args)
-	err := root.Execute()
+	err = root.Execute()
 	if err == nil {
 		return 0
 	}

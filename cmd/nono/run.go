@@ -29,6 +29,8 @@ type runFlags struct {
 	allowDomain, upstreamBypass   []string
 	proxyPort                     uint16
 	listenPort, openPort          []string
+
+	credential, allowEndpoint, envCredential, envCredentialMap []string
 }
 
 // runEnv maps run flags to the seed's environment variables.
@@ -42,6 +44,8 @@ var runEnv = map[string]string{
 	"allow-domain":    "NONO_ALLOW_DOMAIN",
 	"upstream-proxy":  "NONO_UPSTREAM_PROXY",
 	"upstream-bypass": "NONO_UPSTREAM_BYPASS",
+	"credential":      "NONO_CREDENTIAL",
+	"env-credential":  "NONO_ENV_CREDENTIAL",
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -73,6 +77,10 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.Uint16Var(&f.proxyPort, "proxy-port", 0, "fixed gateway port on 127.0.0.1 (default: ephemeral)")
 	fs.StringArrayVar(&f.listenPort, "listen-port", nil, "let the child listen on a TCP port (proxy mode; repeatable)")
 	fs.StringArrayVar(&f.openPort, "open-port", nil, "allow loopback TCP connect and bind on a port (repeatable)")
+	fs.StringArrayVar(&f.credential, "credential", nil, "inject a credential through the gateway: openai, anthropic, gemini, google-ai, github, gitlab or a profile custom credential; the child gets only a phantom (repeatable; env NONO_CREDENTIAL)")
+	fs.StringArrayVar(&f.allowEndpoint, "allow-endpoint", nil, "restrict a credential service to SERVICE:METHOD:PATH (* one segment, ** any); any rule makes the service default-deny (repeatable)")
+	fs.StringArrayVar(&f.envCredential, "env-credential", nil, "put real secrets in the child's environment: keyring accounts or REF=VAR, comma-separated (env NONO_ENV_CREDENTIAL); prefer --credential")
+	fs.StringArrayVar(&f.envCredentialMap, "env-credential-map", nil, "put the secret REF into the child's environment as VAR: --env-credential-map REF VAR (repeatable)")
 	_ = fs.MarkDeprecated("allow-command", "it only checks the directly invoked program; rely on filesystem and network grants")
 	_ = fs.MarkDeprecated("block-command", "it only checks the directly invoked program; rely on filesystem and network grants")
 }
@@ -96,6 +104,14 @@ func (f *runFlags) options(g *globals, fs *pflag.FlagSet, mode session.Mode, com
 	if err != nil {
 		return session.Options{}, err
 	}
+	var maps [][2]string
+	for _, v := range f.envCredentialMap {
+		ref, dest, ok := strings.Cut(v, envMapSep)
+		if !ok {
+			return session.Options{}, fmt.Errorf("--env-credential-map takes two values: --env-credential-map REF VAR")
+		}
+		maps = append(maps, [2]string{ref, dest})
+	}
 	return session.Options{
 		Mode:    mode,
 		Command: command,
@@ -114,6 +130,10 @@ func (f *runFlags) options(g *globals, fs *pflag.FlagSet, mode session.Mode, com
 			UpstreamProxy: f.upstreamProxy, UpstreamBypass: f.upstreamBypass,
 			ProxyPort: f.proxyPort, ListenPorts: listen, OpenPorts: open,
 			DNSServer: os.Getenv("NONO_DNS_SERVER"),
+		},
+		Credentials: session.Credentials{
+			Services: splitList(f.credential), Endpoints: f.allowEndpoint,
+			EnvLists: f.envCredential, EnvMappings: maps,
 		},
 		AllowCwd:      f.allowCwd,
 		BlockNet:      f.blockNet,
@@ -202,6 +222,44 @@ func parsePorts(flag string, vals []string) ([]uint16, error) {
 			return nil, fmt.Errorf("%s %q: not a TCP port (1-65535)", flag, v)
 		}
 		out = append(out, uint16(n))
+	}
+	return out, nil
+}
+
+// splitList splits comma-separated entries of repeatable flags.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// envMapSep joins the two values of --env-credential-map into one flag value.
+const envMapSep = "\x00"
+
+// joinTwoValueFlags rewrites "--env-credential-map REF VAR" (pflag has no
+// two-value flags) into one value, before the command's "--".
+func joinTwoValueFlags(args []string) ([]string, error) {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...), nil
+		}
+		if a == "--env-credential-map" {
+			if i+2 >= len(args) || args[i+1] == "--" || args[i+2] == "--" {
+				return nil, fmt.Errorf("--env-credential-map takes two values: --env-credential-map REF VAR")
+			}
+			out = append(out, "--env-credential-map="+args[i+1]+envMapSep+args[i+2])
+			i += 2
+			continue
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }
