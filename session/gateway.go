@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nono-sandbox/nono/netprofiles"
+	"github.com/nono-sandbox/nono/credentials"
+	"github.com/nono-sandbox/nono/policy"
 	"github.com/nono-sandbox/nono/proxy"
 	"github.com/nono-sandbox/nono/sandbox"
 )
@@ -30,12 +32,6 @@ type Network struct {
 	DNSServer string
 }
 
-// proxyFlagsGiven reports whether any flag that needs the gateway was used.
-func (n Network) proxyFlagsGiven() bool {
-	return n.Profile != "" || len(n.AllowDomains) > 0 || n.UpstreamProxy != "" ||
-		len(n.UpstreamBypass) > 0 || n.ProxyPort != 0
-}
-
 // gatewayPlan is the resolved egress policy of a proxy-mode run.
 type gatewayPlan struct {
 	implicit []string // credential hosts, allowed without an entry
@@ -47,52 +43,60 @@ type gatewayPlan struct {
 	port     uint16
 }
 
-// planNetwork merges CLI and profile network settings and decides the mode.
+// planNetwork decides the network mode. The allowlist comes from
+// policy.NetworkPlan, the same function `nono why --host` uses, so the two
+// cannot disagree; this adds what only a run has: the upstream proxy, the
+// ports, the gateway port and the direct-mode restrictions.
 func (p *Plan) planNetwork() error {
 	n := p.opts.Network
 	r := p.resolved
-	profile := n.Profile
-	if profile == "" {
-		profile = r.NetworkProfile
+	cliUpstream := n.UpstreamProxy != "" || len(n.UpstreamBypass) > 0 || n.ProxyPort != 0
+	if p.opts.AllowNet && cliUpstream {
+		return errors.New("--allow-net conflicts with --upstream-proxy, --upstream-bypass and --proxy-port: choose one")
 	}
-	allowDomains := append(append([]string(nil), r.AllowDomains...), n.AllowDomains...)
+	if (p.opts.BlockNet || r.NetworkBlock) && (cliUpstream || len(p.opts.Credentials.Endpoints) > 0) {
+		return errors.New("--block-net conflicts with proxy flags (--network-profile, --allow-domain, --credential, --upstream-proxy, --upstream-bypass, --proxy-port): --block-net blocks all network access, the proxy flags allow some through nono's gateway; choose one")
+	}
+	services := p.opts.Credentials.Services
+	plan, err := r.NetworkPlan(policy.NetRequest{
+		BlockNet: p.opts.BlockNet, AllowNet: p.opts.AllowNet,
+		NetworkProfile: n.Profile, AllowDomains: n.AllowDomains, Credentials: services,
+		PresetHost: func(name string) (string, bool) {
+			pr, ok := credentials.LookupPreset(name)
+			if !ok {
+				return "", false
+			}
+			u, err := url.Parse(pr.Upstream)
+			if err != nil {
+				return "", false
+			}
+			return u.Hostname(), true
+		},
+	})
+	if err != nil {
+		return err
+	}
 	upstream := n.UpstreamProxy
 	if upstream == "" {
 		upstream = r.UpstreamProxy
 	}
 	bypass := append(append([]string(nil), r.UpstreamBypass...), n.UpstreamBypass...)
-	hasRoutes := p.creds != nil && len(p.creds.routes) > 0
-	proxyMode := profile != "" || len(allowDomains) > 0 || upstream != "" || n.ProxyPort != 0 || hasRoutes
-	credFlags := p.opts.Credentials.given()
-
-	if p.opts.AllowNet {
-		if n.proxyFlagsGiven() || credFlags {
-			return errors.New("--allow-net conflicts with proxy flags (--network-profile, --allow-domain, --upstream-proxy, --proxy-port): choose one")
-		}
-		return nil
-	}
-	blocked := p.opts.BlockNet || r.NetworkBlock
-	if blocked && (n.proxyFlagsGiven() || credFlags) {
-		return errors.New("--block-net conflicts with proxy flags (--network-profile, --allow-domain, --credential, --upstream-proxy, --upstream-bypass, --proxy-port): --block-net blocks all network access, the proxy flags allow some through nono's gateway; choose one")
-	}
-	if p.opts.Mode == Direct && proxyMode && (n.proxyFlagsGiven() || credFlags) {
-		return errors.New("nono wrap does not support proxy flags (--network-profile, --allow-domain, --credential, --upstream-proxy, --upstream-bypass): the network proxy requires a parent process. Use nono run instead")
-	}
 	if len(bypass) > 0 && upstream == "" {
 		return errors.New("--upstream-bypass requires --upstream-proxy: bypass entries say which hosts skip the upstream proxy")
 	}
 	p.spec.OpenPorts = append(append([]uint16(nil), r.OpenPorts...), n.OpenPorts...)
 	listen := append(append([]uint16(nil), r.ListenPorts...), n.ListenPorts...)
-	switch {
-	case blocked:
+	cliProxy := n.Profile != "" || len(n.AllowDomains) > 0 || len(services) > 0 || cliUpstream
+	switch plan.Mode {
+	case policy.NetBlocked:
 		p.spec.Net = sandbox.NetBlock
 		if len(listen) > 0 {
 			p.opts.Printer.Warnf("--listen-port has no effect with --block-net; use --open-port for loopback IPC")
 		}
 		return nil
-	case !proxyMode:
-		if p.opts.Mode == Direct && (profile != "" || len(allowDomains) > 0) {
-			return errors.New("the profile selects network filtering, which needs nono's gateway: use nono run, or --allow-net to run unfiltered")
+	case policy.NetOpen:
+		if cliUpstream && !p.opts.AllowNet {
+			return errors.New("--upstream-proxy and --proxy-port need proxy mode: add --network-profile or --allow-domain to say which hosts the gateway may reach")
 		}
 		if len(listen) > 0 || len(p.spec.OpenPorts) > 0 {
 			p.opts.Printer.Infof("--listen-port/--open-port have no effect: the network is unrestricted\n")
@@ -101,21 +105,15 @@ func (p *Plan) planNetwork() error {
 		return nil
 	}
 	if p.opts.Mode == Direct {
-		return errors.New("nono wrap does not support proxy mode (the profile enables a network profile or domain list): the network proxy requires a parent process. Use nono run instead")
-	}
-	g := &gatewayPlan{profile: profile, bypass: bypass, port: n.ProxyPort}
-	if hasRoutes {
-		g.implicit = p.creds.hosts()
-	}
-	if profile != "" {
-		hosts, err := netprofiles.Profile(profile)
-		if err != nil {
-			return fmt.Errorf("--network-profile: %w", err)
+		if cliProxy {
+			return errors.New("nono wrap does not support proxy flags (--network-profile, --allow-domain, --credential, --upstream-proxy, --upstream-bypass): the network proxy requires a parent process. Use nono run instead")
 		}
-		g.allow = append(g.allow, hosts...)
+		return errors.New("the profile filters the network through nono's gateway, which needs a parent process: use nono run, or --allow-net to run unfiltered")
 	}
-	g.allow = dedup(append(g.allow, netprofiles.Expand(allowDomains)...))
-	g.deny = dedup(netprofiles.Expand(r.DenyDomains))
+	g := &gatewayPlan{profile: plan.NetworkProfile, allow: plan.Allow, deny: plan.Deny, implicit: plan.Implicit, bypass: bypass, port: n.ProxyPort}
+	if p.creds != nil {
+		g.implicit = dedup(append(g.implicit, p.creds.hosts()...))
+	}
 	if upstream != "" {
 		up, err := proxy.ParseUpstream(upstream)
 		if err != nil {
