@@ -67,7 +67,7 @@ type Config struct {
 	ClientIdleTimeout time.Duration // keep-alive wait between requests (default 60 s)
 	TunnelIdleTimeout time.Duration // tunnel closed after this long with no bytes either way (default 10 min)
 	DialTimeout       time.Duration // per connect attempt, and upstream CONNECT handshake (default 10 s)
-	MaxConns          int           // concurrent client connections (default 512)
+	MaxConns          int           // concurrent client connections (default 2048)
 	MaxHeaderBytes    int           // request head size (default 64 KiB); larger gets 431
 	// ErrorLog receives net/http server errors (default: discarded).
 	ErrorLog *log.Logger
@@ -78,7 +78,7 @@ const (
 	defaultClientIdleTimeout = 60 * time.Second
 	defaultTunnelIdleTimeout = 10 * time.Minute
 	defaultDialTimeout       = 10 * time.Second
-	defaultMaxConns          = 512
+	defaultMaxConns          = 2048
 	defaultMaxHeaderBytes    = 64 << 10
 )
 
