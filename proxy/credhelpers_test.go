@@ -44,6 +44,8 @@ type tlsOrigin struct {
 	pool *x509.CertPool
 	mu   sync.Mutex
 	seen []seenReq
+	// forget stops remembering requests (soak tests would grow without bound).
+	forget bool
 }
 
 func (o *tlsOrigin) count() int {
@@ -72,6 +74,11 @@ func (o *tlsOrigin) all() []seenReq {
 func (o *tlsOrigin) record(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
+		if o.forget {
+			o.mu.Unlock()
+			h(w, r)
+			return
+		}
 		o.seen = append(o.seen, seenReq{
 			method: r.Method, uri: r.RequestURI, path: r.URL.EscapedPath(), rawQuery: r.URL.RawQuery,
 			host: r.Host, proto: r.ProtoMajor, header: r.Header.Clone(),

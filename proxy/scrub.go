@@ -20,6 +20,7 @@ type scrubReader struct {
 	needles [][]byte
 	buf     []byte // masked bytes ready to hand out
 	pending []byte // tail that may begin a needle
+	chunk   []byte // read buffer, reused
 	err     error
 }
 
@@ -36,10 +37,14 @@ func (s *scrubReader) Read(p []byte) (int, error) {
 			}
 			return 0, s.err
 		}
-		chunk := make([]byte, 32<<10)
-		n, err := s.src.Read(chunk)
+		if s.chunk == nil {
+			s.chunk = make([]byte, 32<<10)
+		}
+		n, err := s.src.Read(s.chunk)
 		s.err = err
-		data := append(s.pending, chunk[:n]...)
+		// data never aliases chunk: the next Read overwrites chunk while
+		// buf may still hold unread bytes.
+		data := append(s.pending[:len(s.pending):len(s.pending)], s.chunk[:n]...)
 		s.pending = nil
 		maskNeedles(data, s.needles)
 		keep := 0
