@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,9 +34,39 @@ func TestMain(m *testing.M) {
 		}
 		code := m.Run()
 		os.RemoveAll(dir)
-		os.Exit(code)
+		os.Exit(finish(code))
 	}
-	os.Exit(m.Run())
+	os.Exit(finish(m.Run()))
+}
+
+// transcript keeps everything nono and its children printed in this run,
+// so finish can prove no test secret ever appeared in any of it.
+var (
+	transcriptMu sync.Mutex
+	transcript   strings.Builder
+)
+
+func record(r result) {
+	transcriptMu.Lock()
+	transcript.WriteString(r.stdout)
+	transcript.WriteString(r.stderr)
+	transcriptMu.Unlock()
+}
+
+// finish fails the run if a real test credential shows up anywhere in the
+// captured output of the whole suite.
+func finish(code int) int {
+	transcriptMu.Lock()
+	all := transcript.String()
+	transcriptMu.Unlock()
+	for _, s := range []string{openaiSecret, anthropicSecret} {
+		if n := strings.Count(all, s); n > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: a test secret appeared %d times in captured output\n", n)
+			return 1
+		}
+	}
+	fmt.Fprintf(os.Stderr, "secret scan: %d bytes of captured output, no test secret found\n", len(all))
+	return code
 }
 
 // env is a hermetic test world: a fake HOME with secrets in the usual
@@ -112,7 +143,9 @@ func (e *env) nonoEnv(extra []string, args ...string) result {
 			code = 128 + int(ws.Signal())
 		}
 	}
-	return result{out.String(), errb.String(), code}
+	r := result{out.String(), errb.String(), code}
+	record(r)
+	return r
 }
 
 func baseEnv(home string) []string {

@@ -207,6 +207,27 @@ func startOrigin(t *testing.T, e *env, names ...string) *origin {
 			Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(repo), "GIT_HTTP_EXPORT_ALL=1"},
 		})
 	}
+	mux.HandleFunc("/reset", func(w http.ResponseWriter, r *http.Request) {
+		// Half a body, then a TCP reset.
+		w.Header().Set("Content-Length", "100000")
+		w.Write([]byte(strings.Repeat("x", 1000)))
+		w.(http.Flusher).Flush()
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			if tc, ok := c.(*tls.Conn); ok {
+				if nc, ok := tc.NetConn().(*net.TCPConn); ok {
+					nc.SetLinger(0)
+				}
+			}
+			c.Close()
+		}
+	})
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		o.hits.Add(1)
 		fmt.Fprintf(w, "hello from origin (host %s)", r.Host)
