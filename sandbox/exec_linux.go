@@ -158,9 +158,28 @@ func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
 	// moment it starts is forwarded rather than killing nono.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
+	if err := protectSupervisor(); err != nil {
+		return nil, &SetupError{err}
+	}
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread is tainted
 		defer p.close()
+		pid, tid := unix.Getpid(), unix.Gettid()
+		if tid == pid {
+			// Restricting the thread group leader would put nono's own pid in
+			// the child's domain (cmd/nono pins main to this thread).
+			res <- result{-1, &SetupError{errors.New("internal: the sandbox thread must not be nono's main thread")}}
+			return
+		}
+		var err error
+		if p.static, err = filterProgram(append(staticRules(spec), supervisorRules(pid, tid)...), retAllow); err != nil {
+			res <- result{-1, &SetupError{err}}
+			return
+		}
+		if err := dropCapabilities(); err != nil {
+			res <- result{-1, &SetupError{err}}
+			return
+		}
 		lfd, err := p.restrictThread()
 		if err != nil {
 			res <- result{-1, &SetupError{err}}
