@@ -15,11 +15,11 @@ import (
 func capHost(t *testing.T) (*fakeHost, *Resolved) {
 	h := newFakeHost(t)
 	t.Setenv("TMPDIR", h.tmp)
-	h.mkdir("proj")
-	h.write("proj/a.txt", "x")
+	h.mkdir("proj", "docs")
+	h.write("docs/a.txt", "x")
 	r := mustResolve(t, h.req(func(q *Request) {
 		q.Allow = []string{h.home + "/proj"}
-		q.ReadFile = []string{h.home + "/proj/a.txt"}
+		q.ReadFile = []string{h.home + "/docs/a.txt"}
 	}))
 	return h, r
 }

@@ -724,6 +724,9 @@ func (r *Resolved) Validate() error {
 		return errors.New(b.String())
 	}
 
+	if err := r.checkNarrowerInsideBroader(); err != nil {
+		return err
+	}
 	for _, g := range r.Grants {
 		for _, root := range r.ProtectedRoots {
 			if within(g.Path, root) || (!g.File && within(root, g.Path)) {
@@ -781,4 +784,33 @@ func denyLabel(d Deny) string {
 		return "profile filesystem.deny"
 	}
 	return "group " + d.Group
+}
+
+// checkNarrowerInsideBroader refuses a user or profile grant meant to keep
+// a subtree read-only inside a directory grant that allows writing: Landlock
+// grants add up, so "--read dir/vendor" inside "--allow dir" would silently
+// stay writable. Only that combination says "keep this read-only"; a --read
+// inside a write-only --write, or a --write inside a --read, just adds the
+// access the other grant lacks.
+func (r *Resolved) checkNarrowerInsideBroader() error {
+	intent := func(g sandbox.Grant) bool { return g.Source == SourceUser || g.Source == SourceProfile }
+	socket := map[string]bool{} // grants implied by unix-socket flags
+	for _, u := range r.UnixSockets {
+		socket[u.Path] = true
+	}
+	for _, inner := range r.Grants {
+		if !intent(inner) || socket[inner.Path] {
+			continue
+		}
+		for _, outer := range r.Grants {
+			if !intent(outer) || outer.File || outer.Path == inner.Path || !within(inner.Path, outer.Path) {
+				continue
+			}
+			if outer.Access == sandbox.AccessReadWrite && inner.Access == sandbox.AccessRead {
+				return fmt.Errorf("'%s' is granted %s access, but it is inside '%s', which is granted %s access: Landlock grants add up, so it would get %s access anyway. Remove the narrower grant, or grant the outer directory less",
+					inner.Path, inner.Access.Word(), outer.Path, outer.Access.Word(), (inner.Access | outer.Access).Word())
+			}
+		}
+	}
+	return nil
 }

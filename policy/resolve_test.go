@@ -12,14 +12,14 @@ import (
 
 func TestCLIGrantsCanonicalised(t *testing.T) {
 	h := newFakeHost(t)
-	h.mkdir("proj/src", "out")
-	f := h.write("proj/config.toml", "x")
+	h.mkdir("proj", "lib/src", "out")
+	f := h.write("etc/config.toml", "x")
 	if err := os.Symlink(filepath.Join(h.home, "proj"), filepath.Join(h.home, "plink")); err != nil {
 		t.Fatal(err)
 	}
 	r := mustResolve(t, h.req(func(q *Request) {
 		q.Allow = []string{filepath.Join(h.home, "plink")}
-		q.Read = []string{filepath.Join(h.home, "proj/src/../src")}
+		q.Read = []string{filepath.Join(h.home, "lib/src/../src")}
 		q.Write = []string{filepath.Join(h.home, "out")}
 		q.ReadFile = []string{f}
 	}))
@@ -27,7 +27,7 @@ func TestCLIGrantsCanonicalised(t *testing.T) {
 	if !ok || r.Grants[i].Access != sandbox.AccessReadWrite || r.Grants[i].Original != filepath.Join(h.home, "plink") {
 		t.Fatalf("symlink grant not canonicalised: %+v", r.Grants)
 	}
-	if _, ok := findGrant(r, filepath.Join(h.home, "proj/src"), SourceUser); !ok {
+	if _, ok := findGrant(r, filepath.Join(h.home, "lib/src"), SourceUser); !ok {
 		t.Errorf(".. not resolved")
 	}
 	if i, ok := findGrant(r, f, SourceUser); !ok || !r.Grants[i].File || r.Grants[i].Access != sandbox.AccessRead {
@@ -287,4 +287,17 @@ func TestUnixSockets(t *testing.T) {
 	// A socket grant inside a denied directory is refused like any grant.
 	h.mkdir(".gnupg")
 	resolveErr(t, h.req(func(q *Request) { q.UnixSocketDirBind = []string{filepath.Join(h.home, ".gnupg")} }), "equals denied path")
+}
+
+func TestReadOnlyInsideWritableRefused(t *testing.T) {
+	h := newFakeHost(t)
+	sub := filepath.Join(h.work, "vendor")
+	h.mkdir(sub)
+	_, err := Resolve(h.req(func(r *Request) { r.Allow = []string{h.work}; r.Read = []string{sub} }))
+	if err == nil || !strings.Contains(err.Error(), "grants add up") || !strings.Contains(err.Error(), sub) {
+		t.Fatalf("want the read-only-inside-writable refusal, got %v", err)
+	}
+	if _, err := Resolve(h.req(func(r *Request) { r.Read = []string{h.work}; r.Write = []string{sub} })); err != nil {
+		t.Fatalf("--write inside --read must stay allowed: %v", err)
+	}
 }
