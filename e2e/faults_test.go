@@ -41,7 +41,7 @@ func TestFaultUpstreamProxyDies(t *testing.T) {
 	g := newGW(t)
 	sq := startSquid(t, g.env, fmt.Sprintf("%s origin.nono.test\n", originIP))
 	go1 := filepath.Join(g.work, "go1")
-	cmd := exec.Command(nonoBin, "run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--upstream-proxy", sq.addr(), "--no-diagnostics", "--",
+	cmd := exec.CommandContext(testCtx(t), nonoBin, "run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--upstream-proxy", sq.addr(), "--no-diagnostics", "--",
 		"sh", "-c", fmt.Sprintf(`curl -sS -m 10 --cacert %[1]s %[2]s; echo; touch %[3]s.ready; while [ ! -e %[3]s ]; do sleep 0.05; done; curl -sS -v -m 10 --cacert %[1]s %[2]s 2>&1; echo "second=$?"`,
 			g.origin.caFile, g.origin.url("origin.nono.test", "/"), go1))
 	cmd.Dir, cmd.Env = g.work, append(baseEnv(g.home), "NONO_DNS_SERVER="+g.dns.addr)
@@ -83,7 +83,7 @@ func TestFaultNonoSIGTERMStopsEverything(t *testing.T) {
 	g := newGW(t)
 	port := freePort(t)
 	pidFile := filepath.Join(g.work, "pid")
-	cmd := exec.Command(nonoBin, "run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--proxy-port", fmt.Sprint(port), "--no-diagnostics", "--",
+	cmd := exec.CommandContext(testCtx(t), nonoBin, "run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--proxy-port", fmt.Sprint(port), "--no-diagnostics", "--",
 		"sh", "-c", "echo $$ > "+pidFile+"; exec sleep 60")
 	cmd.Dir, cmd.Env = g.work, append(baseEnv(g.home), "NONO_DNS_SERVER="+g.dns.addr)
 	if err := cmd.Start(); err != nil {

@@ -267,7 +267,7 @@ func TestGatewayNeedsTokenAndStopsWithChild(t *testing.T) {
 	g := newGW(t)
 	port := freePort(t)
 	ready := filepath.Join(g.work, "ready")
-	cmd := exec.Command(nonoBin, "run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--proxy-port", fmt.Sprint(port), "--",
+	cmd := exec.CommandContext(testCtx(t), nonoBin, "run", "--allow", g.work, "--allow-domain", "origin.nono.test", "--proxy-port", fmt.Sprint(port), "--",
 		"sh", "-c", "touch "+ready+"; sleep 5")
 	cmd.Dir, cmd.Env = g.work, append(baseEnv(g.home), "NONO_DNS_SERVER="+g.dns.addr)
 	if err := cmd.Start(); err != nil {

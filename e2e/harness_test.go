@@ -165,3 +165,11 @@ func mustContain(t *testing.T, r result, s string, wants ...string) {
 		}
 	}
 }
+
+// testCtx bounds a nono started directly by a test, so a hang fails that
+// test instead of stalling the whole suite.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -176,7 +176,7 @@ func TestInheritedFDNotPassed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command(nonoBin, "run", "--allow", e.work, "--", python, "-c", `
+	cmd := exec.CommandContext(testCtx(t), nonoBin, "run", "--allow", e.work, "--", python, "-c", `
 import os
 for fd in range(3, 20):
     try:
@@ -241,7 +241,7 @@ func TestExitCodes(t *testing.T) {
 func TestSignalForwarding(t *testing.T) {
 	e := newEnv(t)
 	marker := filepath.Join(e.work, "got-term")
-	cmd := exec.Command(nonoBin, "run", "--no-diagnostics", "--allow", e.work, "--", "sh", "-c",
+	cmd := exec.CommandContext(testCtx(t), nonoBin, "run", "--no-diagnostics", "--allow", e.work, "--", "sh", "-c",
 		"trap 'echo term > "+marker+"; exit 3' TERM; echo ready; while :; do sleep 0.05; done")
 	cmd.Dir, cmd.Env = e.work, baseEnv(e.home)
 	stdout, _ := cmd.StdoutPipe()
@@ -266,7 +266,7 @@ func TestSignalForwarding(t *testing.T) {
 func TestChildDiesWithNono(t *testing.T) {
 	e := newEnv(t)
 	pidFile := filepath.Join(e.work, "pid")
-	cmd := exec.Command(nonoBin, "run", "--allow", e.work, "--", "sh", "-c", "echo $$ > "+pidFile+"; exec sleep 300")
+	cmd := exec.CommandContext(testCtx(t), nonoBin, "run", "--allow", e.work, "--", "sh", "-c", "echo $$ > "+pidFile+"; exec sleep 300")
 	cmd.Dir, cmd.Env = e.work, baseEnv(e.home)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
