@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Cold start of `true`, side by side in one hyperfine run: bare, nono wrap,
 # nono run, bubblewrap and Anthropic's sandbox-runtime (srt).
-# Usage: bench/coldstart.sh [RUNS]   (needs: hyperfine, bubblewrap, socat, npm)
+# Usage: [REPEAT=2] bench/coldstart.sh [RUNS]   (REPEAT whole hyperfine runs; the table shows each and the median)
+#   needs: hyperfine, bubblewrap, socat, ripgrep (srt refuses to start without rg), npm
+#   NONO_BIN=/path/to/nono uses that binary instead of building bin/nono.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
 out=bench/out; mkdir -p "$out"
-go tool task build >/dev/null
-nono=$PWD/bin/nono
+for tool in hyperfine bwrap python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y hyperfine bubblewrap socat ripgrep python3" >&2; exit 1; }
+done
+if [ -n "${NONO_BIN:-}" ]; then
+  nono=$(realpath "$NONO_BIN")
+else
+  go tool task build >/dev/null
+  nono=$PWD/bin/nono
+fi
 work=$(mktemp -d /var/tmp/nono-bench-XXXXXX); trap 'rm -rf "$work"' EXIT
 cd "$work"
 
@@ -26,20 +35,41 @@ if [ -x "$srtdir/node_modules/.bin/srt" ]; then
 {"network":{"allowedDomains":[],"deniedDomains":[]},
  "filesystem":{"denyRead":[],"allowWrite":["."],"denyWrite":[]}}
 JSON
-  cmds+=(-n srt "$srtdir/node_modules/.bin/srt -s $work/srt.json -- true")
+  if "$srtdir/node_modules/.bin/srt" -s "$work/srt.json" -- true; then
+    cmds+=(-n srt "$srtdir/node_modules/.bin/srt -s $work/srt.json -- true")
+  else
+    echo "srt is installed but 'srt -- true' failed (needs bwrap, socat, rg); benchmarking without it" >&2
+  fi
 else
   echo "srt unavailable (npm install failed); benchmarking without it" >&2
 fi
 
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$OLDPWD/$out/coldstart.json" "${cmds[@]}"
-python3 - "$OLDPWD/$out/coldstart.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-ms = {k: v["mean"] * 1000 for k, v in r.items()}
-print("\n| setup | mean ms | ± | vs bare | vs nono wrap |")
-print("|---|---|---|---|---|")
-for k, v in r.items():
-    print(f"| {k} | {ms[k]:.2f} | {v['stddev']*1000:.2f} | {ms[k]/ms['bare']:.2f}x | {ms[k]/ms['nono wrap']:.2f}x |")
-print(f"\nnono run / nono wrap = {ms['nono run']/ms['nono wrap']:.2f} (goal <= 1.5)")
-print(f"bwrap / nono wrap = {ms['bwrap']/ms['nono wrap']:.2f}, bwrap / nono run = {ms['bwrap']/ms['nono run']:.2f} (goal > 1)")
+repeat=${REPEAT:-2}
+files=()
+for i in $(seq 1 "$repeat"); do
+  f="$OLDPWD/$out/coldstart-$i.json"
+  # -i: srt occasionally exits 1 under load; failures are counted per setup
+  # in the table instead of aborting the whole run.
+  hyperfine -N -i --warmup 20 --runs "$runs" --export-json "$f" "${cmds[@]}"
+  files+=("$f")
+done
+python3 - "${files[@]}" > "$OLDPWD/$out/coldstart.md" <<'PY'
+import json, sys, statistics
+runs = [{x["command"]: x for x in json.load(open(f))["results"]} for f in sys.argv[1:]]
+names = list(runs[0])
+# per setup: mean of each repeat, then the median across repeats
+means = {k: [r[k]["mean"] * 1000 for r in runs] for k in names}
+ms = {k: statistics.median(v) for k, v in means.items()}
+fails = {k: sum(sum(1 for c in r[k].get("exit_codes", []) if c) for r in runs) for k in names}
+print(f"| setup | mean ms per run ({len(runs)} runs) | median ms | vs bare | vs nono wrap | failed runs |")
+print("|---|---|---|---|---|---|")
+for k in names:
+    each = " / ".join(f"{m:.2f}" for m in means[k])
+    print(f"| {k} | {each} | {ms[k]:.2f} | {ms[k]/ms['bare']:.2f}x | {ms[k]/ms['nono wrap']:.2f}x | {fails[k]} |")
+ratio = ms['nono run'] / ms['nono wrap']
+print(f"\n- nono run / nono wrap = {ratio:.2f} (goal <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'})")
+for k in ('nono wrap', 'nono run'):
+    r = ms['bwrap'] / ms[k]
+    print(f"- bwrap / {k} = {r:.2f} (goal > 1: {'met' if r > 1 else 'MISSED'})")
 PY
+cat "$OLDPWD/$out/coldstart.md"
