@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 	"unicode"
-
-	onepassword "github.com/1password/onepassword-sdk-go"
 )
 
 // OPServiceAccountTokenVar selects the 1Password SDK when set.
@@ -83,16 +81,6 @@ func (o *OnePassword) loadSDK(ctx context.Context, ref Ref, token string) (*Secr
 		return nil, fmt.Errorf("%s: %w", ref.URI, err)
 	}
 	return s, nil
-}
-
-func newOPSDK(ctx context.Context, token string) (OPSecretResolver, error) {
-	c, err := onepassword.NewClient(ctx,
-		onepassword.WithServiceAccountToken(token),
-		onepassword.WithIntegrationInfo("nono", "dev"))
-	if err != nil {
-		return nil, err
-	}
-	return c.Secrets(), nil
 }
 
 // opWaitDelay bounds how long Load waits for `op` to release its pipes after

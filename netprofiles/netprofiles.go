@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 //go:embed network-profiles.json
@@ -28,10 +29,10 @@ type dataFile struct {
 	Profiles map[string]profileDef `json:"profiles"`
 }
 
-// data is parsed once at start-up. The file is compiled into the binary, so
-// a parse failure is a build defect; parse rejects it loudly (the tests run
-// the same check).
-var data = mustParse(rawData)
+// data is parsed on first use (not at start-up: most nono runs never need
+// it). The file is compiled into the binary, so a parse failure is a build
+// defect; parse rejects it loudly (the tests run the same check).
+var data = sync.OnceValue(func() dataFile { return mustParse(rawData) })
 
 func mustParse(b []byte) dataFile {
 	d, err := parse(b)
@@ -72,17 +73,17 @@ func parse(b []byte) (dataFile, error) {
 }
 
 // Names returns the built-in network profile names, sorted.
-func Names() []string { return sortedKeys(data.Profiles) }
+func Names() []string { return sortedKeys(data().Profiles) }
 
 // GroupNames returns the built-in host group names, sorted.
-func GroupNames() []string { return sortedKeys(data.Groups) }
+func GroupNames() []string { return sortedKeys(data().Groups) }
 
 // Description returns the one-line description of a profile or group.
 func Description(name string) (string, bool) {
-	if p, ok := data.Profiles[name]; ok {
+	if p, ok := data().Profiles[name]; ok {
 		return p.Description, true
 	}
-	if g, ok := data.Groups[name]; ok {
+	if g, ok := data().Groups[name]; ok {
 		return g.Description, true
 	}
 	return "", false
@@ -90,7 +91,7 @@ func Description(name string) (string, bool) {
 
 // Groups returns the group names that make up a profile, in order.
 func Groups(profile string) ([]string, error) {
-	p, ok := data.Profiles[profile]
+	p, ok := data().Profiles[profile]
 	if !ok {
 		return nil, unknownProfile(profile)
 	}
@@ -101,7 +102,7 @@ func Groups(profile string) ([]string, error) {
 // every group, suffix groups as "*.suffix", duplicates removed, in group
 // order. An unknown name is an error that lists the valid names.
 func Profile(name string) ([]string, error) {
-	p, ok := data.Profiles[name]
+	p, ok := data().Profiles[name]
 	if !ok {
 		return nil, unknownProfile(name)
 	}
@@ -110,7 +111,7 @@ func Profile(name string) ([]string, error) {
 
 // Group returns the entries of one host group (suffixes as "*.suffix").
 func Group(name string) ([]string, bool) {
-	g, ok := data.Groups[name]
+	g, ok := data().Groups[name]
 	if !ok {
 		return nil, false
 	}
@@ -130,7 +131,7 @@ func Expand(entries []string) []string {
 		}
 	}
 	for _, e := range entries {
-		if g, ok := data.Groups[e]; ok {
+		if g, ok := data().Groups[e]; ok {
 			for _, h := range groupEntries(g) {
 				add(h)
 			}

@@ -12,7 +12,7 @@ func within(p, dir string) bool {
 	if p == dir || dir == "/" {
 		return true
 	}
-	return strings.HasPrefix(p, dir+"/")
+	return len(p) > len(dir) && p[len(dir)] == '/' && strings.HasPrefix(p, dir)
 }
 
 // lexicalSpecial are per-process paths that must not be resolved in the

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/nono-sandbox/nono/sandbox"
@@ -29,7 +30,7 @@ const maxCapFileSize = 1 << 20
 // cannot change the NONO_CAP_FILE value its parent put in the environment of
 // the agent, so an in-place edit no longer matches the name and is rejected.
 // A random nonce in the content keeps names unique.
-var capFileNameRE = regexp.MustCompile(`^\.nono-[0-9a-f]{32}\.json$`)
+var capFileNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\.nono-[0-9a-f]{32}\.json$`) })
 
 // capFileName returns the name that binds data.
 func capFileName(data []byte) string {
@@ -159,14 +160,14 @@ func capTempRoots() []string {
 	return roots
 }
 
-var capSourceRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+var capSourceRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`) })
 
 func validCapSource(s string) bool {
 	if name, ok := strings.CutPrefix(s, groupPrefix); ok {
 		_, known := LookupGroup(name)
 		return known
 	}
-	return capSourceRE.MatchString(s)
+	return capSourceRE().MatchString(s)
 }
 
 // LoadCapFile reads and validates a capability file written by WriteCapFile
@@ -180,7 +181,7 @@ func LoadCapFile(path string) (*Resolved, error) {
 	if path == "" || !filepath.IsAbs(path) || filepath.Clean(path) != path || strings.ContainsRune(path, 0) {
 		return nil, capErr("path %q is not an absolute clean path", path)
 	}
-	if !capFileNameRE.MatchString(filepath.Base(path)) {
+	if !capFileNameRE().MatchString(filepath.Base(path)) {
 		return nil, capErr("file name %q does not match .nono-<32 hex>.json", filepath.Base(path))
 	}
 	canon, err := filepath.EvalSymlinks(path)

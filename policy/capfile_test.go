@@ -31,7 +31,7 @@ func TestCapFileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !capFileNameRE.MatchString(filepath.Base(path)) || filepath.Dir(path) != h.tmp {
+	if !capFileNameRE().MatchString(filepath.Base(path)) || filepath.Dir(path) != h.tmp {
 		t.Fatalf("path = %s", path)
 	}
 	st, _ := os.Stat(path)

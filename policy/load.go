@@ -20,11 +20,11 @@ var builtinFS embed.FS
 // MaxExtendsDepth is the longest allowed extends chain below a profile.
 const MaxExtendsDepth = 10
 
-var profileNameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$`)
+var profileNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$`) })
 
 // ValidProfileName reports whether name is a valid profile name:
 // letters, digits and '-', not starting or ending with '-'.
-func ValidProfileName(name string) bool { return profileNameRE.MatchString(name) }
+func ValidProfileName(name string) bool { return profileNameRE().MatchString(name) }
 
 var builtins = sync.OnceValue(func() map[string][]byte {
 	m := map[string][]byte{}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/tailscale/hujson"
 )
@@ -16,7 +17,7 @@ const (
 	maxProfileNesting = 64
 )
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // ParseProfile parses one JSONC profile document. name labels errors (file
 // path or profile name). Unknown keys, wrong types, duplicate keys, unknown
@@ -114,7 +115,7 @@ func checkProfile(p *Profile) []Issue {
 	}
 	for _, k := range sortedKeys(p.Environment.SetVars) {
 		path := childPath("$.environment.set_vars", k)
-		if !envNameRE.MatchString(k) {
+		if !envNameRE().MatchString(k) {
 			c.add(path, "invalid variable name %q at $.environment.set_vars", k)
 		} else if k == "PATH" || strings.HasPrefix(k, "NONO_") {
 			c.add(path, "environment.set_vars may not set %q: PATH and NONO_* are managed by nono", k)
@@ -126,7 +127,7 @@ func checkProfile(p *Profile) []Issue {
 			c.add("$.env_credentials", "empty credential reference at $.env_credentials")
 			continue
 		}
-		if !envNameRE.MatchString(v) {
+		if !envNameRE().MatchString(v) {
 			path := childPath("$.env_credentials", ref)
 			c.add(path, "invalid environment variable name %q at %s", v, path)
 		}
@@ -141,7 +142,7 @@ func checkProfile(p *Profile) []Issue {
 		if cc.Upstream == "" {
 			c.add(path+".upstream", "empty upstream at %s.upstream", path)
 		}
-		if cc.EnvVar != "" && !envNameRE.MatchString(cc.EnvVar) {
+		if cc.EnvVar != "" && !envNameRE().MatchString(cc.EnvVar) {
 			c.add(path+".env_var", "invalid environment variable name %q at %s.env_var", cc.EnvVar, path)
 		}
 	}

@@ -697,8 +697,9 @@ func (r *Resolved) Validate() error {
 	r.Grants = kept
 
 	var conflicts []string
+	denies := denyPriority(r.Denies)
 	for _, g := range r.Grants {
-		for _, d := range denyPriority(r.Denies) {
+		for _, d := range denies {
 			switch {
 			case g.Path == d.Path:
 				conflicts = append(conflicts, fmt.Sprintf("- grant '%s' (source: %s) equals denied path '%s' (%s)", g.Path, g.Source, d.Path, denyLabel(d)))

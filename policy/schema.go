@@ -206,10 +206,10 @@ func compiledPattern(p string) *regexp.Regexp {
 	return re
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+var identRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`) })
 
 func childPath(path, key string) string {
-	if identRE.MatchString(key) {
+	if identRE().MatchString(key) {
 		return path + "." + key
 	}
 	return path + "[" + strconv.Quote(key) + "]"
