@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,11 +210,28 @@ func (c *Child) Serve(sink DenialSink) {
 	if c.Listener == nil {
 		return
 	}
+	// One locked thread receives and answers, and the kernel is asked to
+	// switch straight between the trapped thread and it (Linux 6.6+): a
+	// mediated connect then costs one round trip, not two scheduler hops.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	d := &netDecider{spec: c.spec}
 	fd := int(c.Listener.Fd())
+	_, _, _ = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	answer := func(req *seccompNotif) {
+		val, errno, den := d.handle(fd, req)
+		if den != nil && sink != nil {
+			sink(*den)
+		}
+		resp := seccompNotifResp{ID: req.ID, Val: val, Error: -int32(errno)}
+		if val == continueSyscall {
+			resp = seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+		}
+		_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
+	}
 	for {
 		pfds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(c.stopR.Fd()), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfds, -1); err != nil {
@@ -235,21 +253,30 @@ func (c *Child) Serve(sink DenialSink) {
 			}
 			return
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(req seccompNotif) {
-			defer func() { <-sem; wg.Done() }()
-			val, errno, den := d.handle(fd, &req)
-			if den != nil && sink != nil {
-				sink(*den)
-			}
-			resp := seccompNotifResp{ID: req.ID, Val: val, Error: -int32(errno)}
-			if val == continueSyscall {
-				resp = seccompNotifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
-			}
-			_ = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
-		}(req)
+		if mayBlock(&req) {
+			// A unix-socket peer with a full backlog could hold a connect
+			// for long: never let it stall every other notification.
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(req seccompNotif) {
+				defer func() { <-sem; wg.Done() }()
+				answer(&req)
+			}(req)
+			continue
+		}
+		answer(&req)
 	}
+}
+
+// mayBlock reports whether answering req could block: a connect of a unix
+// socket (inet connects are to loopback and return at once or EINPROGRESS;
+// sendto copies at most one datagram with MSG_DONTWAIT).
+func mayBlock(req *seccompNotif) bool {
+	if uintptr(req.Data.Nr) != unix.SYS_CONNECT {
+		return false
+	}
+	fam, err := readChild(int(req.Pid), req.Data.Args[1], 2, 2)
+	return err != nil || len(fam) < 2 || binary.LittleEndian.Uint16(fam) == unix.AF_UNIX
 }
 
 // Stop makes Serve return and closes the listener once it has.
@@ -273,10 +300,10 @@ func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
 func (d *netDecider) handle(lfd int, req *seccompNotif) (int64, unix.Errno, *Denial) {
 	nr := uintptr(req.Data.Nr)
 	args := req.Data.Args
-	tgid, err := threadGroup(int(req.Pid))
-	if err != nil {
-		return 0, unix.EACCES, nil
-	}
+	// The notification names the calling thread. process_vm_readv and
+	// pidfd_open(PIDFD_THREAD) take a thread id directly; /proc/<tid>/cwd
+	// is the thread group's.
+	tgid := int(req.Pid)
 	switch nr {
 	case unix.SYS_CONNECT, unix.SYS_BIND:
 		op := "connect"
@@ -510,28 +537,39 @@ func threadGroup(tid int) (int, error) {
 
 // readChild copies n bytes (at most max) from the child's memory.
 func readChild(pid int, addr, n uint64, max int) ([]byte, error) {
-	if n == 0 || n > uint64(max) {
-		if n == 0 {
-			return nil, errors.New("empty buffer")
-		}
+	if n == 0 {
+		return nil, errors.New("empty buffer")
+	}
+	if n > uint64(max) {
 		n = uint64(max)
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	b := make([]byte, n)
-	m, err := f.ReadAt(b, int64(addr))
-	if m == 0 && err != nil {
+	local := []unix.Iovec{{Base: &b[0], Len: n}}
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: int(n)}}
+	m, err := unix.ProcessVMReadv(pid, local, remote, 0)
+	if m <= 0 {
+		if err == nil {
+			err = unix.EFAULT
+		}
 		return nil, err
 	}
 	return b[:m], nil
 }
 
-// childFD duplicates the child's descriptor fd into the supervisor.
-func childFD(pid, fd int) (int, error) {
-	pfd, err := unix.PidfdOpen(pid, 0)
+// pidfdThread is PIDFD_THREAD (Linux 6.9): a pidfd for one thread.
+const pidfdThread = unix.O_EXCL
+
+// childFD duplicates descriptor fd of the thread tid's process into nono.
+func childFD(tid, fd int) (int, error) {
+	pfd, err := unix.PidfdOpen(tid, pidfdThread)
+	if errors.Is(err, unix.EINVAL) {
+		// Older kernel: a pidfd needs the thread-group leader's id.
+		tgid, terr := threadGroup(tid)
+		if terr != nil {
+			return -1, terr
+		}
+		pfd, err = unix.PidfdOpen(tgid, 0)
+	}
 	if err != nil {
 		return -1, err
 	}
