@@ -76,7 +76,7 @@ func TestSetupCheckOnly(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	mustContain(t, r, r.stdout, "Landlock: ABI", "seccomp user notification", "Which layer enforces each rule here", "filesystem read/write grants")
+	mustContain(t, r, r.stdout, "Landlock: ABI", "seccomp user notification", "Which layer enforces each rule here", "filesystem read/write grants", "proxy mode (gateway)", "developer")
 }
 
 func TestFooterExplainsDenial(t *testing.T) {

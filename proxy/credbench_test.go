@@ -12,7 +12,9 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,12 +43,20 @@ func benchOrigin(b *testing.B) (port uint16, pool *x509.CertPool) {
 	return srv.Listener.Addr().(*net.TCPAddr).AddrPort().Port(), pool
 }
 
+// benchParallel runs 64 concurrent keep-alive clients and reports, beside
+// ns/op, requests per second and the p50/p99 latency of single requests.
 func benchParallel(b *testing.B, client *http.Client, newReq func() *http.Request) {
 	b.ReportAllocs()
 	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) // 64 client goroutines
+	var mu sync.Mutex
+	var lat []time.Duration
 	b.ResetTimer()
+	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		defer func() { mu.Lock(); lat = append(lat, mine...); mu.Unlock() }()
 		for pb.Next() {
+			t := time.Now()
 			resp, err := client.Do(newReq())
 			if err != nil {
 				b.Error(err)
@@ -54,12 +64,22 @@ func benchParallel(b *testing.B, client *http.Client, newReq func() *http.Reques
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			mine = append(mine, time.Since(t))
 			if resp.StatusCode != 200 {
 				b.Errorf("status %d", resp.StatusCode)
 				return
 			}
 		}
 	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
 // BenchmarkReverseInject: 64 concurrent keep-alive clients through the

@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nono-sandbox/nono/netprofiles"
 	"github.com/nono-sandbox/nono/sandbox"
 )
 
@@ -59,8 +61,21 @@ func printCheck(cmd *cobra.Command, g *globals) error {
 		}
 		fmt.Fprintf(w, "  %-48s %s by %s\n", e.Rule, state, e.Layer)
 	}
+	proxyOK := r.Seccomp && r.SeccompNotif && r.PidfdGetfd
+	fmt.Fprintln(w, "\nNetwork modes here:")
+	fmt.Fprintf(w, "  default (no network flag)   network open, no gateway\n")
+	fmt.Fprintf(w, "  --block-net                 %s\n", pick(proxyOK, p.OK("available")+": only AF_UNIX sockets and --open-port loopback ports", p.Err("unavailable")+": needs seccomp user notification"))
+	fmt.Fprintf(w, "  proxy mode (gateway)        %s\n", pick(proxyOK, p.OK("available")+": TCP only to 127.0.0.1:<gateway>, which allows listed hosts", p.Err("unavailable")+": needs seccomp user notification and pidfd_getfd"))
+	fmt.Fprintf(w, "  network profiles            %s\n", strings.Join(netprofiles.Names(), ", "))
 	if r.LandlockABI == 0 {
 		return errors.New("this kernel cannot run nono: Landlock is missing")
 	}
 	return nil
+}
+
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
 }
