@@ -42,7 +42,11 @@ func setups() []setup {
 			if e.nono == "" {
 				return nil, nil, nil, nil, errors.New("no nono binary (-nono)")
 			}
-			prefix := []string{e.nono, "run", "-s", "--allow", e.work, "--read", filepath.Dir(e.bin), "--allow-domain", originIP, "--"}
+			prefix := []string{e.nono, "run", "-s", "--allow", e.work, "--allow-domain", originIP, "--"}
+			if !strings.HasPrefix(e.bin, e.work+"/") {
+				// nono refuses a --read inside an --allow (it could not stay read-only).
+				prefix = []string{e.nono, "run", "-s", "--allow", e.work, "--read", filepath.Dir(e.bin), "--allow-domain", originIP, "--"}
+			}
 			return prefix, []string{"-proxy-env", "HTTPS_PROXY"}, nil, func() {}, nil
 		}},
 		{"nono-host", "client outside the sandbox, through the gateway of a `nono run` session (gateway cost alone)", startNonoHost},
