@@ -44,6 +44,21 @@ echo c > ~/.cache/opencode/c && echo x > "$W/out.txt"`,
 			setup:  []string{"go/pkg/mod/cache/x", ".cache/go-build/README"},
 			script: `cat ~/go/pkg/mod/cache/x >/dev/null && mkdir -p ~/.cache/go-build/00 && echo o > ~/.cache/go-build/00/o && echo x > "$W/main.go"`,
 		},
+		"java-dev": {
+			setup:  []string{".m2/repository/org/x.pom", ".gradle/caches/modules-2/x", ".sdkman/candidates/java/current"},
+			script: `cat ~/.m2/repository/org/x.pom ~/.gradle/caches/modules-2/x ~/.sdkman/candidates/java/current >/dev/null && echo x > "$W/pom.xml"`,
+		},
+		"bun-dev": {
+			setup:  []string{".bun/install/global/x"},
+			script: `cat ~/.bun/install/global/x >/dev/null && echo x > "$W/bun.lockb"`,
+		},
+		"mise-dev": {
+			setup:  []string{".config/mise/config.toml", ".local/share/mise/installs/x"},
+			script: `cat ~/.config/mise/config.toml ~/.local/share/mise/installs/x >/dev/null && echo x > "$W/.tool-versions"`,
+		},
+		"linux-host-compat": {
+			script: `ls /run /sys/class /tmp >/dev/null && cat /sys/kernel/osrelease >/dev/null`,
+		},
 		"rust-dev": {
 			setup:  []string{".cargo/config.toml", ".rustup/settings.toml"},
 			script: `cat ~/.cargo/config.toml ~/.rustup/settings.toml >/dev/null && echo x > "$W/Cargo.toml"`,
