@@ -57,7 +57,7 @@ echo c > ~/.cache/opencode/c && echo x > "$W/out.txt"`,
 			script: `cat ~/.config/mise/config.toml ~/.local/share/mise/installs/x >/dev/null && echo x > "$W/.tool-versions"`,
 		},
 		"linux-host-compat": {
-			script: `ls /run /sys/class /tmp >/dev/null && cat /sys/kernel/osrelease >/dev/null`,
+			script: `ls /run /sys/class /tmp >/dev/null && cat /proc/cpuinfo /sys/devices/system/cpu/online >/dev/null`,
 		},
 		"rust-dev": {
 			setup:  []string{".cargo/config.toml", ".rustup/settings.toml"},
