@@ -420,7 +420,10 @@ func containsDenial(ds []sandbox.Denial, d sandbox.Denial) bool {
 // checkKernel refuses what this kernel cannot enforce and says out loud
 // what it enforces less strictly than asked.
 func (p *Plan) checkKernel() error {
-	rep := sandbox.Probe()
+	return p.checkKernelWith(sandbox.Probe())
+}
+
+func (p *Plan) checkKernelWith(rep sandbox.Report) error {
 	if rep.LandlockABI == 0 {
 		return sandbox.ErrNoLandlock
 	}
