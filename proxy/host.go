@@ -49,6 +49,9 @@ func invalidHost(format string, a ...any) error {
 //     0177.0.0.1, short 127.1) and printed as a dotted quad, or rejected.
 //
 // The error never repeats the input verbatim (it may hold control bytes).
+// unicodeDots folds the ideographic and fullwidth full stops to '.'.
+var unicodeDots = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
+
 func NormalizeHost(raw string) (string, error) {
 	if len(raw) > maxHostInput {
 		return "", invalidHost("host is longer than %d bytes", maxHostInput)
@@ -88,7 +91,7 @@ func NormalizeHost(raw string) (string, error) {
 
 	// Fold the Unicode full stops ourselves so the trailing-dot and
 	// empty-label rules below see them (UTS #46 maps them too).
-	s = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".").Replace(s)
+	s = unicodeDots.Replace(s)
 	s = strings.TrimSuffix(s, ".")
 	if s == "" || strings.HasPrefix(s, ".") || strings.Contains(s, "..") {
 		return "", invalidHost("empty label")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 )
 
 // errCompressedBody refuses a credential response body that arrives
@@ -35,31 +36,52 @@ func (s *scrubReader) Read(p []byte) (int, error) {
 				s.buf, s.pending = s.pending, nil
 				break
 			}
+			s.release()
 			return 0, s.err
 		}
 		if s.chunk == nil {
-			s.chunk = make([]byte, 32<<10)
+			s.chunk = *chunkPool.Get().(*[]byte)
 		}
 		n, err := s.src.Read(s.chunk)
 		s.err = err
-		// data never aliases chunk: the next Read overwrites chunk while
-		// buf may still hold unread bytes.
-		data := append(s.pending[:len(s.pending):len(s.pending)], s.chunk[:n]...)
-		s.pending = nil
+		// buf is drained before the next Read, so it may alias chunk; only a
+		// held-back tail (rare, a few bytes) is copied.
+		data := s.chunk[:n]
+		if len(s.pending) > 0 {
+			data = append(s.pending, data...)
+			s.pending = nil
+		}
 		maskNeedles(data, s.needles)
 		keep := 0
 		if s.err == nil {
 			keep = needlePrefixTail(data, s.needles)
 		}
 		s.buf = data[:len(data)-keep]
-		s.pending = append([]byte(nil), data[len(data)-keep:]...)
+		if keep > 0 {
+			s.pending = append([]byte(nil), data[len(data)-keep:]...)
+		}
 	}
 	n := copy(p, s.buf)
 	s.buf = s.buf[n:]
 	return n, nil
 }
 
-func (s *scrubReader) Close() error { return s.src.Close() }
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (s *scrubReader) release() {
+	if s.chunk != nil && len(s.buf) == 0 {
+		b := s.chunk
+		s.chunk = nil
+		chunkPool.Put(&b)
+	}
+}
+
+func (s *scrubReader) Close() error {
+	err := s.src.Close()
+	s.buf = nil
+	s.release()
+	return err
+}
 
 // maskNeedles overwrites every needle occurrence in data with '*'.
 func maskNeedles(data []byte, needles [][]byte) {
