@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nono-sandbox/nono/credentials"
+)
+
+// TestUpgradeNegatives: upgrades are no way around the policy or the
+// protocol checks.
+func TestUpgradeNegatives(t *testing.T) {
+	auth := "Proxy-Authorization: " + basicAuth("nono", testToken) + "\r\n"
+	wsHeaders := "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+
+	t.Run("websocket to a host outside the allowlist", func(t *testing.T) {
+		g := startGateway(t, nil)
+		resp, _ := g.roundTrip(t, "GET http://not-allowed.test/ws HTTP/1.1\r\nHost: not-allowed.test\r\n"+auth+wsHeaders+"\r\n")
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Nono-Reason") != ReasonFiltered {
+			t.Fatalf("upgrade to a denied host: %d %s", resp.StatusCode, resp.Header.Get("X-Nono-Reason"))
+		}
+		if g.res.count("not-allowed.test") != 0 {
+			t.Fatal("the denied name was resolved")
+		}
+	})
+
+	t.Run("h2 preface and extended CONNECT are not spoken", func(t *testing.T) {
+		g := startGateway(t, nil)
+		c := g.dial(t)
+		// An HTTP/2 client preface, then a SETTINGS frame enabling extended
+		// CONNECT: the gateway speaks HTTP/1.1 only and must not switch.
+		io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x08\x00\x00\x00\x01")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 400 {
+				t.Fatalf("h2 preface answered with %d", resp.StatusCode)
+			}
+		}
+		// Either an HTTP/1 error or a closed connection: never an h2 session.
+	})
+
+	t.Run("a 101 for a protocol the client did not ask for", func(t *testing.T) {
+		o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+			// A hostile upstream switches to something else than requested.
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+			brw.Flush()
+			io.Copy(io.Discard, c)
+		})
+		g := startCredGateway(t, []CredentialRoute{credRouteTo(t, "svc", o, "", secretA, credentials.CustomCredential{})}, nil)
+		resp, body := g.roundTrip(t, "GET /svc/ws HTTP/1.1\r\nHost: x\r\n"+phantomHeader+"\r\n"+wsHeaders+"\r\n")
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			t.Fatalf("the gateway relayed a mismatched 101 (%q)", body)
+		}
+		if resp.StatusCode != http.StatusBadGateway || strings.Contains(body, secretA) {
+			t.Fatalf("want 502 without the secret: %d %q", resp.StatusCode, body)
+		}
+	})
+}
