@@ -17,6 +17,25 @@ import (
 	"github.com/nono-sandbox/nono/credentials"
 )
 
+// startEcho runs a loopback TCP echo server for the test's lifetime.
+func startEcho(t *testing.T) int {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return echo.Addr().(*net.TCPAddr).Port
+}
+
 func openFDs(t *testing.T) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -52,21 +71,7 @@ func TestLoadThousandConcurrentTunnels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
 	}
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	port := echo.Addr().(*net.TCPAddr).Port
+	port := startEcho(t)
 	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
 	g := startGateway(t, nil)
 	const n = 1000

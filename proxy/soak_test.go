@@ -26,21 +26,7 @@ func TestSoak(t *testing.T) {
 	if err != nil || d <= 0 {
 		t.Skip("set NONO_SOAK=5m (go tool task soak)")
 	}
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	port := echo.Addr().(*net.TCPAddr).Port
+	port := startEcho(t)
 	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
 	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	o.mu.Lock()
