@@ -97,7 +97,7 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 		line("Gateway refused %s", pr.Err(d))
 	}
 	if len(denials) == 0 && len(netHints) == 0 && len(kernel) == 0 && len(gwDenied) == 0 {
-		if len(stderrTail) > 0 {
+		if p.stderrScanned {
 			line("No sandbox denials were seen on stderr; the failure may be unrelated to the sandbox.")
 		} else {
 			line("stderr was a terminal and was not scanned; if the command reported 'Permission denied', the hints below apply.")

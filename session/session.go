@@ -76,6 +76,8 @@ type Plan struct {
 	mu       sync.Mutex
 	denials  []sandbox.Denial // refused by the notify supervisor
 	gwEvents *memorySink
+
+	stderrScanned bool // the child's stderr went through the footer's tee
 }
 
 // Prepare resolves policy, the working-directory grant and the program.
@@ -353,6 +355,7 @@ func (p *Plan) supervise() error {
 		}
 		defer r.Close()
 		cmd.Stderr = w
+		p.stderrScanned = true
 		copyDone = make(chan struct{})
 		go func() {
 			io.Copy(io.MultiWriter(stderr, tail), r)
