@@ -97,3 +97,11 @@ func TestFooterExplainsDenial(t *testing.T) {
 		t.Fatalf("--silent printed nono output: %s", r)
 	}
 }
+
+func TestCapabilityElevationIsRefusedNotIgnored(t *testing.T) {
+	e := newEnv(t)
+	oneClearError(t, e.nonoEnv([]string{"NONO_CAPABILITY_ELEVATION=true"}, "run", "--allow", e.work, "--", "true"), "not implement")
+	if r := e.nonoEnv([]string{"NONO_CAPABILITY_ELEVATION=0"}, "run", "--allow", e.work, "--", "true"); r.code != 0 {
+		t.Fatalf("elevation off must run: %s", r)
+	}
+}

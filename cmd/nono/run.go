@@ -89,6 +89,15 @@ func (f *runFlags) options(g *globals, fs *pflag.FlagSet, mode session.Mode, com
 	if err := applyEnv(fs, runEnv); err != nil {
 		return session.Options{}, err
 	}
+	if v, ok := os.LookupEnv("NONO_CAPABILITY_ELEVATION"); ok {
+		on, err := parseBool(v)
+		if err != nil {
+			return session.Options{}, fmt.Errorf("NONO_CAPABILITY_ELEVATION=%q: %w", v, err)
+		}
+		if on {
+			return session.Options{}, fmt.Errorf("NONO_CAPABILITY_ELEVATION=%s asks for runtime capability elevation, which this nono does not implement yet; unset it (the sandbox keeps its start-up grants)", v)
+		}
+	}
 	if f.blockNet && f.allowNet {
 		return session.Options{}, fmt.Errorf("%s and %s conflict: choose one", source(fs, "block-net"), source(fs, "allow-net"))
 	}
