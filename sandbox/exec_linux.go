@@ -57,6 +57,9 @@ func (p *plan) close() {
 	}
 }
 
+// prepare builds the Landlock ruleset and the notify filter. The static
+// filter is built by the caller (buildStatic), because the supervised start
+// only knows the forking thread's id once it runs on that thread.
 func prepare(spec *Spec, withNotify bool) (*plan, error) {
 	abi := ABI()
 	fd, flags, _, err := buildRuleset(spec, abi)
@@ -64,10 +67,6 @@ func prepare(spec *Spec, withNotify bool) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{rulesetFD: fd, llFlags: flags}
-	if p.static, err = filterProgram(staticRules(spec), retAllow); err != nil {
-		p.close()
-		return nil, err
-	}
 	if withNotify && needsNotify(spec) {
 		if p.notify, err = filterProgram(notifyRules(), retAllow); err != nil {
 			p.close()
@@ -76,6 +75,16 @@ func prepare(spec *Spec, withNotify bool) (*plan, error) {
 		p.notifyFlag = seccompFlagNewListener | seccompFlagWaitKillableRecv
 	}
 	return p, nil
+}
+
+// buildStatic assembles the always-on filter for spec plus extra rules.
+func (p *plan) buildStatic(spec *Spec, extra []syscallRule) error {
+	prog, err := filterProgram(append(staticRules(spec), extra...), retAllow)
+	if err != nil {
+		return err
+	}
+	p.static = prog
+	return nil
 }
 
 // restrictThread confines the calling OS thread. The caller holds
@@ -171,8 +180,7 @@ func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
 			res <- result{-1, &SetupError{errors.New("internal: the sandbox thread must not be nono's main thread")}}
 			return
 		}
-		var err error
-		if p.static, err = filterProgram(append(staticRules(spec), supervisorRules(pid, tid)...), retAllow); err != nil {
+		if err := p.buildStatic(spec, supervisorRules(pid, tid)); err != nil {
 			res <- result{-1, &SetupError{err}}
 			return
 		}
@@ -258,6 +266,10 @@ func Exec(spec *Spec, path string, argv, env []string) error {
 	}
 	p, err := prepare(spec, false)
 	if err != nil {
+		return &SetupError{err}
+	}
+	if err := p.buildStatic(spec, nil); err != nil {
+		p.close()
 		return &SetupError{err}
 	}
 	runtime.LockOSThread() // never unlocked on the success path: exec replaces us

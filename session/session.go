@@ -112,9 +112,6 @@ func Prepare(o Options) (*Plan, error) {
 	if err := p.shareWorkdir(); err != nil {
 		return nil, err
 	}
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
 	if err := p.resolveProgram(); err != nil {
 		return nil, err
 	}
@@ -165,7 +162,12 @@ func (p *Plan) shareWorkdir() error {
 			return nil
 		}
 	}
-	return p.resolved.AddGrant(dir, need, false, "user", "--allow-cwd")
+	if err := p.resolved.AddGrant(dir, need, false, "user", "--allow-cwd"); err != nil {
+		return err
+	}
+	// policy.Resolve validated everything else; only the new grant can
+	// introduce a deny overlap or a read-only-inside-writable conflict.
+	return p.resolved.Validate()
 }
 
 // covered reports whether a grant with at least access covers path.
