@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
@@ -32,7 +34,19 @@ func reexec(t *testing.T, test, mode string, env []string, wrapper ...string) {
 		t.Fatal(err)
 	}
 	args := append(wrapper, os.Args[0], "-test.run=^"+test+"$", "-test.v", "-test.count=1")
-	cmd := exec.Command(args[0], args[1:]...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	// gnome-keyring-daemon daemonizes and may outlive the D-Bus session while
+	// holding the output pipe: its own process group, killed afterwards, and a
+	// bound on waiting for the pipe after the child exited.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 10 * time.Second
+	defer func() {
+		if cmd.Process != nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}()
 	cmd.Env = append(os.Environ(),
 		childEnv+"="+mode,
 		"HOME="+home,
@@ -41,6 +55,9 @@ func reexec(t *testing.T, test, mode string, env []string, wrapper ...string) {
 	)
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // the test binary finished; a lingering daemon held the pipe
+	}
 	if err != nil || !strings.Contains(string(out), childPassed) {
 		t.Fatalf("child %s (%s) failed: %v\n%s", test, mode, err, out)
 	}

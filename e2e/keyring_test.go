@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const keyringSecret = "sk-e2e-REAL-from-keyring-9d1e"
@@ -52,16 +55,28 @@ func (c *credWorld) underSecretService(t *testing.T, unlock bool, script string)
 	if unlock {
 		start = `printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1;`
 	}
-	cmd := exec.Command("dbus-run-session", "--", "sh", "-c", start+script)
+	cmd := exec.CommandContext(testCtx(t), "dbus-run-session", "--", "sh", "-c", start+script)
+	// gnome-keyring-daemon daemonizes and may outlive the session holding
+	// our output pipes: own process group (killed afterwards), and a bound
+	// on waiting for the pipes once the session itself has exited.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Dir = c.work
 	cmd.Env = append(baseEnv(c.home), "NONO_DNS_SERVER="+c.dns.addr, "NONO="+nonoBin, "XDG_RUNTIME_DIR="+c.root)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
 		code = ee.ExitCode()
-	} else if err != nil {
+	case errors.Is(err, exec.ErrWaitDelay):
+		code = cmd.ProcessState.ExitCode()
+	case err != nil:
 		t.Fatal(err)
 	}
 	r := result{out.String(), errb.String(), code}
