@@ -2,10 +2,14 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -836,5 +840,133 @@ func TestNewValidatesConfig(t *testing.T) {
 	h := http.Header{"Proxy-Authorization": {basicAuth("n", make([]byte, len(testToken)))}}
 	if s.authorized(h) {
 		t.Fatal("zeroed credentials accepted after Shutdown")
+	}
+}
+
+// bulkOrigin serves, per connection, size bytes of a deterministic stream
+// and returns its SHA-256; hold keeps the connection open afterwards.
+func bulkOrigin(t *testing.T, size int64, hold <-chan struct{}) (port uint16, sum [32]byte) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	stream := func(w io.Writer) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		buf := make([]byte, 192<<10) // not a divisor of the relay's sizes
+		for left := size; left > 0; {
+			for i := 0; i+8 <= len(buf); i += 8 {
+				binary.LittleEndian.PutUint64(buf[i:], rng.Uint64())
+			}
+			n := min(left, int64(len(buf)))
+			if _, err := w.Write(buf[:n]); err != nil {
+				return
+			}
+			left -= n
+		}
+	}
+	h := sha256.New()
+	stream(h)
+	copy(sum[:], h.Sum(nil))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				stream(c)
+				if hold != nil {
+					<-hold
+				}
+			}()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port), sum
+}
+
+// A bulk download moves from splice to the buffered relay and back without
+// losing, duplicating or reordering a byte, also when more bulk tunnels run
+// than the buffer budget allows, and the audit counts every byte.
+func TestBulkTunnelsBufferedRelayIsExact(t *testing.T) {
+	old := fastChunk
+	fastChunk = time.Hour // every full chunk asks for a buffer
+	t.Cleanup(func() { fastChunk = old })
+	const size = 96 << 20
+	port, want := bulkOrigin(t, size, nil)
+	g := startGateway(t, nil)
+	before := bulk.taken.Load()
+	const tunnels = bulkBufs + 4
+	var wg sync.WaitGroup
+	errs := make(chan error, tunnels)
+	for i := 0; i < tunnels; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := g.dial(t)
+			defer c.Close()
+			br := bufio.NewReaderSize(c, 4096)
+			if _, err := io.WriteString(c, connectReq("allowed.test:"+strconv.Itoa(int(port)), true)); err != nil {
+				errs <- err
+				return
+			}
+			resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+			if err != nil || resp.StatusCode != 200 {
+				errs <- fmt.Errorf("CONNECT: %v %v", resp, err)
+				return
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, br)
+			if err != nil || n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+				errs <- fmt.Errorf("got %d of %d bytes (err %v), digest match %v", n, size, err, bytes.Equal(h.Sum(nil), want[:]))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if bulk.taken.Load() == before {
+		t.Fatal("no tunnel used the buffered relay")
+	}
+	if len(bulk.slots) != 0 {
+		t.Fatalf("%d bulk buffers still held after every tunnel ended", len(bulk.slots))
+	}
+	for i := 0; i < tunnels; i++ {
+		e := g.audit.next(t, func(e Event) bool { return e.Mode == ModeConnect && e.Decision == DecisionAllow })
+		if e.BytesDown != size {
+			t.Errorf("audit BytesDown %d, want %d", e.BytesDown, size)
+		}
+	}
+}
+
+// The idle watchdog still closes a tunnel whose download stopped while
+// the direction was in the buffered relay.
+func TestBulkTunnelGoesIdleAndIsClosed(t *testing.T) {
+	old := fastChunk
+	fastChunk = time.Hour
+	t.Cleanup(func() { fastChunk = old })
+	const size = 32 << 20
+	hold := make(chan struct{})
+	defer close(hold)
+	port, want := bulkOrigin(t, size, hold)
+	g := startGateway(t, func(_ *PolicyConfig, c *Config) { c.TunnelIdleTimeout = 300 * time.Millisecond })
+	c := g.dial(t)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if resp, _ := sendRaw(t, c, br, connectReq("allowed.test:"+strconv.Itoa(int(port)), true)); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT %d", resp.StatusCode)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, br) // ends when the watchdog closes the idle tunnel
+	if n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatalf("got %d of %d bytes (%v)", n, size, err)
+	}
+	e := g.audit.next(t, func(e Event) bool { return e.Mode == ModeConnect && e.Decision == DecisionAllow })
+	if e.BytesDown != size {
+		t.Fatalf("audit BytesDown %d, want %d", e.BytesDown, size)
 	}
 }

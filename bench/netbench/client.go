@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +26,7 @@ import (
 type ClientResult struct {
 	Proxy     string       `json:"proxy"` // proxy host:port, "" when direct
 	Bulk      *BulkResult  `json:"bulk,omitempty"`
+	BulkTLS   *BulkResult  `json:"bulk_tls,omitempty"` // the same download as HTTPS through the tunnel
 	KeepAlive *LatResult   `json:"keepalive,omitempty"`
 	NewConn   *LatResult   `json:"newconn,omitempty"`
 	Dial      *LatResult   `json:"dial,omitempty"` // TCP connect+close to the first hop only
@@ -66,7 +69,7 @@ func clientMain(args []string) error {
 	n := fs.Int("n", 10000, "requests per latency phase")
 	warm := fs.Int("warmup", 200, "unmeasured requests before each latency phase")
 	limit := fs.Duration("phase-timeout", 3*time.Minute, "upper bound on each phase")
-	phases := fs.String("phases", "bulk,keepalive,newconn", "phases to run (bulk, keepalive, newconn, dial)")
+	phases := fs.String("phases", "bulk,keepalive,newconn", "phases to run (bulk, bulktls, keepalive, newconn, dial)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -113,6 +116,13 @@ func clientMain(args []string) error {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil || !pool.AppendCertsFromPEM(pem) {
 			return fmt.Errorf("client: reading CA %s: %v", *caFile, err)
+		}
+		if want("bulktls") {
+			b, err := bulkTLS(proxy, pool, *httpsAddr, *size, *limit)
+			if err != nil {
+				res.Errors = append(res.Errors, "bulktls: "+err.Error())
+			}
+			res.BulkTLS = b
 		}
 		for _, p := range []struct {
 			name string
@@ -206,6 +216,51 @@ func bulk(proxy *url.URL, target string, size int64, limit time.Duration) (*Bulk
 	}
 	sec := time.Since(start).Seconds()
 	return &BulkResult{Bytes: got, Seconds: sec, GBps: float64(got) / sec / 1e9, Connect: connectMs}, nil
+}
+
+// bulkTLS downloads size bytes with one HTTPS GET through the proxy (or
+// direct): the way a real client uses a CONNECT tunnel. The proxy relays
+// TLS records it cannot read, so this is the figure users see; bulk (plain
+// TCP) isolates the relay itself.
+func bulkTLS(proxy *url.URL, pool *x509.CertPool, target string, size int64, limit time.Duration) (*BulkResult, error) {
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool},
+		DisableCompression:  true,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	if proxy != nil {
+		tr.Proxy = http.ProxyURL(proxy)
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+target+"/bulk?bytes="+strconv.FormatInt(size, 10), nil)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %s", resp.Status)
+	}
+	buf := make([]byte, 1<<20)
+	var got int64
+	for got < size {
+		m, err := resp.Body.Read(buf)
+		got += int64(m)
+		if err != nil {
+			if got < size {
+				return nil, fmt.Errorf("after %d of %d bytes: %w", got, size, err)
+			}
+			break
+		}
+	}
+	sec := time.Since(start).Seconds()
+	return &BulkResult{Bytes: got, Seconds: sec, GBps: float64(got) / sec / 1e9}, nil
 }
 
 func latency(proxy *url.URL, pool *x509.CertPool, target string, keep bool, warm, n int, limit time.Duration) (*LatResult, error) {

@@ -69,9 +69,14 @@ type Summary struct {
 // Median holds the median over rounds of each metric (0 = not measured).
 type Median struct {
 	GBps, KAp50, KAp99, NCp50, NCp99 float64
-	DialP50, DialP99                 float64
-	Rounds                           int
-	Notes                            []string
+	TLSGBps                          float64 // HTTPS download through the tunnel
+	// GBpsRatio, TLSRatio: the median over rounds of this setup's figure
+	// divided by direct's in the same round. The VM's speed drifts between
+	// rounds; a same-round ratio cancels most of that drift.
+	GBpsRatio, TLSRatio float64
+	DialP50, DialP99    float64
+	Rounds              int
+	Notes               []string
 }
 
 func orchestrate(args []string) error {
@@ -83,7 +88,7 @@ func orchestrate(args []string) error {
 	rounds := fs.Int("rounds", 2, "rounds over all setups (medians are reported)")
 	only := fs.String("setups", "direct,go-relay,nono,nono-host,tinyproxy,squid,srt", "setups to run, in order")
 	out := fs.String("out", "bench/out", "directory for netbench.json and netbench.md")
-	phases := fs.String("phases", "bulk,keepalive,newconn,dial", "client phases (bulk, keepalive, newconn, dial)")
+	phases := fs.String("phases", "bulk,bulktls,keepalive,newconn,dial", "client phases (bulk, bulktls, keepalive, newconn, dial)")
 	phaseTO := fs.Duration("phase-timeout", 3*time.Minute, "upper bound on each client phase")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -247,6 +252,9 @@ func brief(r Run) string {
 	var b strings.Builder
 	if x := r.Result.Bulk; x != nil {
 		fmt.Fprintf(&b, "bulk %.2f GB/s  ", x.GBps)
+	}
+	if x := r.Result.BulkTLS; x != nil {
+		fmt.Fprintf(&b, "https bulk %.2f GB/s  ", x.GBps)
 	}
 	if x := r.Result.KeepAlive; x != nil {
 		fmt.Fprintf(&b, "keep-alive p50 %.0f µs p99 %.0f µs  ", x.P50us, x.P99us)

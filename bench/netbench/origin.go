@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -69,6 +70,10 @@ func startOrigin(dir string) (*origin, error) {
 	body := []byte("ok\n")
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/bulk" {
+				serveBulkHTTPS(w, r)
+				return
+			}
 			w.Header().Set("Content-Type", "text/plain")
 			w.Write(body)
 		}),
@@ -115,6 +120,28 @@ func serveBulk(l net.Listener) {
 			// tail (seen with srt). The deadline above bounds the wait.
 			_, _ = io.Copy(io.Discard, c)
 		}()
+	}
+}
+
+// bulkChunk is one write of the HTTPS bulk body.
+var bulkChunk = make([]byte, 1<<20)
+
+// serveBulkHTTPS answers GET /bulk?bytes=N with N bytes: the TLS version of
+// serveBulk, which is what a real download through a CONNECT tunnel is.
+func serveBulkHTTPS(w http.ResponseWriter, r *http.Request) {
+	left, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
+	if err != nil || left <= 0 || left > maxBulk {
+		http.Error(w, "bytes: 1.."+strconv.FormatInt(maxBulk, 10), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(left, 10))
+	for left > 0 {
+		n, err := w.Write(bulkChunk[:min(left, int64(len(bulkChunk)))])
+		left -= int64(n)
+		if err != nil {
+			return
+		}
 	}
 }
 
