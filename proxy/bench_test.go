@@ -134,24 +134,7 @@ func naiveRelay(b *testing.B, port int) net.Conn {
 // gateway's per-tunnel cost (auth, policy, dial, hijack, relay set-up,
 // audit), beside the same exchange with no proxy.
 func BenchmarkConnectNewTunnel(b *testing.B) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := startEcho(b)
 	echo := func(b *testing.B, c net.Conn, r io.Reader) {
 		one := []byte{'x'}
 		if _, err := c.Write(one); err != nil {
@@ -209,11 +192,31 @@ func BenchmarkConnectNewTunnel(b *testing.B) {
 // naiveConnectRelay is the floor for a Go CONNECT proxy: parse the head,
 // dial, answer 200, io.Copy both ways; no auth, policy or accounting.
 func naiveConnectRelay(b *testing.B) string {
+	return serveEach(b, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		o, err := net.Dial("tcp4", req.Host)
+		if err != nil {
+			return
+		}
+		defer o.Close()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\n")
+		go func() { io.Copy(o, c); o.(*net.TCPConn).CloseWrite() }()
+		io.Copy(c, o)
+	}).String()
+}
+
+// serveEach listens on 127.0.0.1 until the test ends and runs handle for
+// every connection in its own goroutine, closing the connection after.
+func serveEach(tb testing.TB, handle func(net.Conn)) *net.TCPAddr {
+	tb.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -222,20 +225,9 @@ func naiveConnectRelay(b *testing.B) string {
 			}
 			go func() {
 				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				o, err := net.Dial("tcp4", req.Host)
-				if err != nil {
-					return
-				}
-				defer o.Close()
-				io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\n")
-				go func() { io.Copy(o, c); o.(*net.TCPConn).CloseWrite() }()
-				io.Copy(c, o)
+				handle(c)
 			}()
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().(*net.TCPAddr)
 }

@@ -18,22 +18,8 @@ import (
 )
 
 // startEcho runs a loopback TCP echo server for the test's lifetime.
-func startEcho(t *testing.T) int {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { echo.Close() })
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return echo.Addr().(*net.TCPAddr).Port
+func startEcho(t testing.TB) int {
+	return serveEach(t, func(c net.Conn) { io.Copy(c, c) }).Port
 }
 
 func openFDs(t *testing.T) int {

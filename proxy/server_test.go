@@ -847,11 +847,6 @@ func TestNewValidatesConfig(t *testing.T) {
 // and returns its SHA-256; hold keeps the connection open afterwards.
 func bulkOrigin(t *testing.T, size int64, hold <-chan struct{}) (port uint16, sum [32]byte) {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	stream := func(w io.Writer) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		buf := make([]byte, 192<<10) // not a divisor of the relay's sizes
@@ -869,22 +864,13 @@ func bulkOrigin(t *testing.T, size int64, hold <-chan struct{}) (port uint16, su
 	h := sha256.New()
 	stream(h)
 	copy(sum[:], h.Sum(nil))
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				stream(c)
-				if hold != nil {
-					<-hold
-				}
-			}()
+	addr := serveEach(t, func(c net.Conn) {
+		stream(c)
+		if hold != nil {
+			<-hold
 		}
-	}()
-	return uint16(ln.Addr().(*net.TCPAddr).Port), sum
+	})
+	return uint16(addr.Port), sum
 }
 
 // A bulk download moves from splice to the buffered relay and back without
