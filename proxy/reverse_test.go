@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/nono-sandbox/nono/credentials"
+	"github.com/nono-sandbox/nono/endpoints"
 	"golang.org/x/net/websocket"
 )
 
@@ -550,5 +551,31 @@ func TestAuditNeverHoldsTokenOrSecret(t *testing.T) {
 	}
 	if evs[2].Path != "/bot[phantom]/sendMessage" {
 		t.Fatalf("url_path event path %q", evs[2].Path)
+	}
+}
+
+// handleReverse joins the canonical base and path itself instead of
+// calling endpoints.BaseJoin; the result must be the same.
+func TestReverseJoinMatchesBaseJoin(t *testing.T) {
+	bases := []string{"", "/", "/v1", "/v1/", "/a/b%2Fc", "/caf%C3%A9/x"}
+	paths := []string{"", "/", "/v1/models", "//a///b/", "/a%2fb", "/%7Euser/x%20y", "/a/./b", "/a/../b", "/x;y", "/caf\xc3\xa9"}
+	for _, b := range bases {
+		canon, err := endpoints.BaseJoin(b, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := strings.TrimSuffix(canon, "/") // as newCredRoute stores it
+		for _, p := range paths {
+			for _, strict := range []bool{false, true} {
+				np, err := normalizeFor(p, strict)
+				if err != nil {
+					continue
+				}
+				want, err := endpoints.BaseJoin(base, np)
+				if err != nil || want != base+np {
+					t.Errorf("base %q path %q strict %v: BaseJoin %q, %v; joined %q", b, p, strict, want, err, base+np)
+				}
+			}
+		}
 	}
 }
