@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,10 +24,15 @@ import (
 	"github.com/nono-sandbox/nono/endpoints"
 )
 
+// benchSecret has the length of a real API key (Anthropic keys are 108
+// characters, OpenAI project keys longer): the response scrubber and the
+// header checks do work per byte of each wire form of the secret.
+var benchSecret = "sk-ant-api03-" + strings.Repeat("AbCd3fGh1jK-", 7) + "xYz_0123456"
+
 // benchOrigin is a TLS upstream (h2) that answers a small JSON body and
 // checks the injected key, without recording requests.
 func benchOrigin(b *testing.B) (port uint16, pool *x509.CertPool) {
-	want := "Bearer " + secretA
+	want := "Bearer " + benchSecret
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a := r.Header.Get("Authorization"); a != want && a != "" {
 			http.Error(w, "bad key", http.StatusForbidden)
@@ -111,7 +117,7 @@ func benchReverse(b *testing.B, newClient func(g *credGW) *http.Client) {
 	port, pool := benchOrigin(b)
 	cr := CredentialRoute{
 		Route:   mkRoute(b, "svc", "https://example.com:"+strconv.Itoa(int(port)), credentials.CustomCredential{}),
-		Secret:  mkSecret(b, secretA),
+		Secret:  mkSecret(b, benchSecret),
 		RootCAs: pool,
 	}
 	sink := &benchSink{}
@@ -157,7 +163,7 @@ func BenchmarkBareForwarder(b *testing.B) {
 	up := "https://127.0.0.1:" + strconv.Itoa(int(port))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out, _ := http.NewRequestWithContext(r.Context(), r.Method, up+r.URL.Path, nil)
-		out.Header.Set("Authorization", "Bearer "+secretA)
+		out.Header.Set("Authorization", "Bearer "+benchSecret)
 		resp, err := tr.RoundTrip(out)
 		if err != nil {
 			w.WriteHeader(http.StatusBadGateway)
@@ -210,7 +216,7 @@ func benchDirect(b *testing.B, h2 bool) {
 	target := "https://127.0.0.1:" + strconv.Itoa(int(port)) + "/v1/models"
 	benchParallel(b, client, func() *http.Request {
 		req, _ := http.NewRequest("GET", target, nil)
-		req.Header.Set("Authorization", "Bearer "+secretA)
+		req.Header.Set("Authorization", "Bearer "+benchSecret)
 		return req
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nono-sandbox/nono/credentials"
 	"github.com/nono-sandbox/nono/endpoints"
@@ -456,7 +457,7 @@ func (s *Server) redactText(r *credRoute, text string) string {
 	defer s.tokenMu.RUnlock()
 	for _, n := range r.needles {
 		if len(n) > 0 {
-			text = strings.ReplaceAll(text, string(n), "[redacted]")
+			text = strings.ReplaceAll(text, bytesView(n), "[redacted]")
 		}
 	}
 	return text
@@ -487,11 +488,19 @@ func (s *Server) scrubHeader(r *credRoute, h http.Header) {
 
 func holdsAny(s string, needles [][]byte) bool {
 	for _, n := range needles {
-		if len(n) > 0 && strings.Contains(s, string(n)) {
+		if len(n) > 0 && strings.Contains(s, bytesView(n)) {
 			return true
 		}
 	}
 	return false
+}
+
+// bytesView is b as a string without a copy, for a search that does not
+// keep it. string(b) would put a copy of the secret on the heap (for more
+// than 32 bytes) on every call, where Shutdown cannot wipe it. The caller
+// holds tokenMu, so the bytes are not wiped during the search.
+func bytesView(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // scrubWriter scrubs the header map every time it is about to be sent:
