@@ -67,8 +67,10 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 		// cannot remove what is injected here.
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			st := pr.Out.Context().Value(l7Key).(*l7Req)
-			// target is this request's own (serveL7 builds it per request).
-			pr.Out.URL = st.target
+			// A copy: a url_path route's Inject writes the secret into
+			// the outgoing URL, and st.target must stay secret-free.
+			u := *st.target
+			pr.Out.URL = &u
 			pr.Out.Host = st.hostHeader
 			stripForwarding(pr.Out.Header)
 			if st.route != nil {
