@@ -464,9 +464,11 @@ func TestReverseHostPolicyStillApplies(t *testing.T) {
 	g := startCredGateway(t, []CredentialRoute{cr}, func(pc *PolicyConfig, _ *Config) {
 		pc.Deny = append(pc.Deny, "example.com")
 	})
-	resp, body := g.roundTrip(t, "GET /svc/x HTTP/1.1\r\nHost: x\r\n"+phantomHeader+"\r\n\r\n")
-	if resp.StatusCode != 403 || resp.Header.Get("X-Nono-Reason") != ReasonHostDenied {
-		t.Fatalf("%d %q", resp.StatusCode, body)
+	for i := 0; i < 2; i++ { // the second answer comes from the route's cached precheck
+		resp, body := g.roundTrip(t, "GET /svc/x HTTP/1.1\r\nHost: x\r\n"+phantomHeader+"\r\n\r\n")
+		if resp.StatusCode != 403 || resp.Header.Get("X-Nono-Reason") != ReasonHostDenied {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
 	}
 	// Resolution to a forbidden address is caught when dialling.
 	o2 := startTLSOrigin(t, nil)
@@ -475,7 +477,7 @@ func TestReverseHostPolicyStillApplies(t *testing.T) {
 	g2 := startCredGateway(t, []CredentialRoute{cr2}, func(pc *PolicyConfig, _ *Config) {
 		pc.Resolver.(*fakeResolver).addrs["api.example.com"] = []netip.Addr{netip.MustParseAddr("169.254.169.254")}
 	})
-	resp, body = g2.roundTrip(t, "GET /meta/x HTTP/1.1\r\nHost: x\r\n"+phantomHeader+"\r\n\r\n")
+	resp, body := g2.roundTrip(t, "GET /meta/x HTTP/1.1\r\nHost: x\r\n"+phantomHeader+"\r\n\r\n")
 	if resp.StatusCode != 403 || resp.Header.Get("X-Nono-Reason") != ReasonMetadata || strings.Contains(body, secretA) {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
