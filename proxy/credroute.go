@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nono-sandbox/nono/certs"
@@ -69,6 +70,8 @@ type credRoute struct {
 	// needles are the forms in which the secret can appear on the wire;
 	// a response header holding any of them is dropped. Wiped by Shutdown.
 	needles [][]byte
+	// pre caches precheck(host, port) once serving (see l7Precheck).
+	pre atomic.Pointer[Decision]
 }
 
 // l7Config is the credential gateway state built by New.

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nono-sandbox/nono/credentials"
 	"github.com/nono-sandbox/nono/endpoints"
@@ -66,6 +67,8 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 		// cannot remove what is injected here.
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			st := pr.Out.Context().Value(l7Key).(*l7Req)
+			// A copy: a url_path route's Inject writes the secret into
+			// the outgoing URL, and st.target must stay secret-free.
 			u := *st.target
 			pr.Out.URL = &u
 			pr.Out.Host = st.hostHeader
@@ -322,46 +325,62 @@ func (s *Server) serveL7(w http.ResponseWriter, r *http.Request, c *l7Call) {
 			return
 		}
 	}
-	for _, chk := range []struct {
-		set  *endpoints.Set
-		path string
-	}{{c.hostRules, c.full}, {c.route.rulesOrNil(), c.rel}} {
-		allowed, _, err := chk.set.Allow(r.Method, chk.path)
-		if err != nil {
+	if c.hostRules.Len() == 0 && c.route.rulesOrNil().Len() == 0 {
+		// No rules to match. Allow on an empty set only re-normalises the
+		// path, which every caller already canonicalised (c.full and its
+		// suffix c.rel), and checks the method; check the method alone.
+		if _, _, err := (*endpoints.Set)(nil).Allow(r.Method, "/"); err != nil {
 			s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
 			return
 		}
-		if !allowed {
-			s.l7Deny(w, ev, http.StatusForbidden, ReasonEndpoint, fmt.Sprintf("nono: endpoint denied: %s %s", ev.Method, s.auditPath(chk.path)))
-			return
+	} else {
+		for _, chk := range []struct {
+			set  *endpoints.Set
+			path string
+		}{{c.hostRules, c.full}, {c.route.rulesOrNil(), c.rel}} {
+			allowed, _, err := chk.set.Allow(r.Method, chk.path)
+			if err != nil {
+				s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
+				return
+			}
+			if !allowed {
+				s.l7Deny(w, ev, http.StatusForbidden, ReasonEndpoint, fmt.Sprintf("nono: endpoint denied: %s %s", ev.Method, s.auditPath(chk.path)))
+				return
+			}
 		}
 	}
-	if d := s.precheck(c.host, c.port); !d.Allow {
+	if d := s.l7Precheck(c); !d.Allow {
 		s.l7Deny(w, ev, s.denyStatus(d), d.Reason, "nono: "+d.Detail)
 		return
 	}
 	if s.upstream != nil && !s.bypass.Match(c.host) {
 		ev.Upstream = s.upstream.Addr()
 	}
-	st := &l7Req{route: c.route, target: target, transport: c.transport, hostHeader: bracketHost(c.host)}
+	// One allocation for the per-request state, the body counter and the
+	// two response writer wrappers.
+	x := &l7Exchange{}
+	st := &x.st
+	*st = l7Req{route: c.route, target: target, transport: c.transport, hostHeader: bracketHost(c.host)}
 	if c.route != nil {
 		st.hostHeader = c.route.hostHeader
 	} else if (c.scheme == "https" && c.port != 443) || (c.scheme == "http" && c.port != 80) {
 		st.hostHeader = joinHostPort(c.host, c.port)
 	}
 
-	var up atomic.Int64
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &countingBody{ReadCloser: r.Body, n: &up}
+		x.body = countingBody{ReadCloser: r.Body, n: &x.up}
+		r.Body = &x.body
 	}
-	cw := &countingWriter{ResponseWriter: w}
-	sw := &scrubWriter{ResponseWriter: cw, s: s, route: c.route}
+	cw := &x.cw
+	cw.ResponseWriter = w
+	sw := &x.sw
+	*sw = scrubWriter{ResponseWriter: cw, s: s, route: c.route}
 	r = r.WithContext(context.WithValue(r.Context(), l7Key, st))
 	func() {
 		// A broken stream aborts the handler (http.ErrAbortHandler); the
 		// audit event is still written.
 		defer func() {
-			ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, up.Load(), cw.n, time.Since(ev.Time)
+			ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, x.up.Load(), cw.n, time.Since(ev.Time)
 			if ev.Status == 0 {
 				ev.Status = st.status
 			}
@@ -378,6 +397,31 @@ func (s *Server) serveL7(w http.ResponseWriter, r *http.Request, c *l7Call) {
 		s.l7proxy.ServeHTTP(sw, r)
 		s.scrubHeader(c.route, sw.Header()) // trailers are sent after return
 	}()
+}
+
+// l7Exchange is the per-request state of serveL7, allocated once.
+type l7Exchange struct {
+	st   l7Req
+	up   atomic.Int64
+	body countingBody
+	cw   countingWriter
+	sw   scrubWriter
+}
+
+// l7Precheck is precheck for the call's target. A credential route's own
+// host and port always get the same answer (the policy and the listening
+// address do not change once serving), so it is computed once per route.
+func (s *Server) l7Precheck(c *l7Call) Decision {
+	rt := c.route
+	if rt == nil || c.host != rt.host || c.port != rt.port {
+		return s.precheck(c.host, c.port)
+	}
+	if d := rt.pre.Load(); d != nil {
+		return *d
+	}
+	d := s.precheck(c.host, c.port)
+	rt.pre.Store(&d)
+	return d
 }
 
 func (r *credRoute) rulesOrNil() *endpoints.Set {
@@ -415,7 +459,7 @@ func (s *Server) redactText(r *credRoute, text string) string {
 	defer s.tokenMu.RUnlock()
 	for _, n := range r.needles {
 		if len(n) > 0 {
-			text = strings.ReplaceAll(text, string(n), "[redacted]")
+			text = strings.ReplaceAll(text, bytesView(n), "[redacted]")
 		}
 	}
 	return text
@@ -446,11 +490,19 @@ func (s *Server) scrubHeader(r *credRoute, h http.Header) {
 
 func holdsAny(s string, needles [][]byte) bool {
 	for _, n := range needles {
-		if len(n) > 0 && strings.Contains(s, string(n)) {
+		if len(n) > 0 && strings.Contains(s, bytesView(n)) {
 			return true
 		}
 	}
 	return false
+}
+
+// bytesView is b as a string without a copy, for a search that does not
+// keep it. string(b) would put a copy of the secret on the heap (for more
+// than 32 bytes) on every call, where Shutdown cannot wipe it. The caller
+// holds tokenMu, so the bytes are not wiped during the search.
+func bytesView(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // scrubWriter scrubs the header map every time it is about to be sent:

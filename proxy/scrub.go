@@ -112,7 +112,7 @@ func needlePrefixTail(data []byte, needles [][]byte) int {
 			max = len(data)
 		}
 		for k := max; k > best; k-- {
-			if bytes.Equal(data[len(data)-k:], n[:k]) {
+			if data[len(data)-k] == n[0] && bytes.Equal(data[len(data)-k:], n[:k]) {
 				best = k
 				break
 			}
