@@ -182,6 +182,17 @@ func lenientRelative(p string) string {
 	}
 }
 
+// isSymlink reports whether lstat(p) finds a symlink. When p's parent
+// resolved, eval already lstat'ed the same entry (the parent's canonical
+// path plus p's last component), so its answer is reused.
+func (c *canonicalizer) isSymlink(p string) bool {
+	if p != "/" && filepath.IsAbs(p) && c.eval(filepath.Dir(p)).err == nil {
+		return c.eval(p).link
+	}
+	st, err := os.Lstat(p)
+	return err == nil && st.Mode()&os.ModeSymlink != 0
+}
+
 // denyForms returns every canonical form a deny path must be matched in:
 // the path with its parents resolved, the fully resolved target, and the
 // target of a dangling symlink. Targets inside /nix/store are skipped.
@@ -205,7 +216,7 @@ func (c *canonicalizer) denyForms(p string) []string {
 		forms = append(forms, f)
 	}
 	add(c.lenient(p))
-	if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
+	if c.isSymlink(p) {
 		if t, err := os.Readlink(p); err == nil {
 			if !filepath.IsAbs(t) {
 				t = filepath.Join(filepath.Dir(p), t)

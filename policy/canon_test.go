@@ -94,6 +94,10 @@ func TestCanonicalizerMatchesEvalSymlinks(t *testing.T) {
 					t.Fatalf("eval(%s) mode %v, lstat %v %v", p, e.mode, st.Mode(), err)
 				}
 			}
+			st, err := os.Lstat(p)
+			if want := err == nil && st.Mode()&os.ModeSymlink != 0; c.isSymlink(p) != want {
+				t.Fatalf("isSymlink(%s) = %v, lstat says %v", p, !want, want)
+			}
 			if got, ref := c.lenient(p), lenientRelative(p); got != ref {
 				t.Fatalf("lenient(%s) = %q, want %q", p, got, ref)
 			}

@@ -76,10 +76,11 @@ func LookupGroup(name string) (Group, bool) {
 // requiredGroups returns the required groups active on this platform.
 func requiredGroups() []string {
 	var out []string
-	for _, g := range Groups() {
+	for name, g := range loadGroups() {
 		if g.Required && g.AppliesTo(runtime.GOOS) {
-			out = append(out, g.Name)
+			out = append(out, name)
 		}
 	}
+	sort.Strings(out)
 	return out
 }

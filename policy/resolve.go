@@ -181,9 +181,10 @@ func (r *Resolved) build(req Request) error {
 	}
 
 	// Denies: groups, then profile filesystem.deny.
+	var groupCommands []string
 	for _, name := range groups {
 		g, _ := LookupGroup(name)
-		r.BlockCommands = unionStr(r.BlockCommands, g.Deny.Commands)
+		groupCommands = append(groupCommands, g.Deny.Commands...)
 		for _, e := range g.Deny.Access {
 			if !e.When.Matches(runtime.GOOS) {
 				continue
@@ -195,6 +196,7 @@ func (r *Resolved) build(req Request) error {
 			r.addDeny(abs, e.Path, name, g.Description)
 		}
 	}
+	r.BlockCommands = unionStr(r.BlockCommands, groupCommands)
 	for _, e := range p.Filesystem.Deny {
 		if !e.When.Matches(runtime.GOOS) {
 			continue
