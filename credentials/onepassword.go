@@ -149,7 +149,7 @@ func scrubLine(b, secretOut []byte) string {
 			break
 		}
 	}
-	line = ansiCSI.ReplaceAllString(line, "")
+	line = ansiCSI().ReplaceAllString(line, "")
 	line = strings.Map(func(r rune) rune {
 		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
 			return -1
@@ -166,7 +166,7 @@ func scrubLine(b, secretOut []byte) string {
 }
 
 // ansiCSI matches terminal control sequences such as colours.
-var ansiCSI = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+var ansiCSI = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`) })
 
 // limitedBuffer keeps at most limit bytes and remembers overflow. It grows
 // once to its limit so the secret is not scattered over discarded arrays.

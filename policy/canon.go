@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // within reports whether p equals dir or lies below it, comparing whole path
@@ -29,9 +31,78 @@ func isLexicalSpecial(p string) bool {
 	return false
 }
 
+// canonicalizer resolves paths like filepath.EvalSymlinks, but remembers
+// every resolved prefix: resolving /home/u/.ssh after /home/u/.aws costs
+// one lstat instead of three. One policy resolution resolves about a
+// hundred group and deny paths that share a few prefixes. It only lives
+// for one resolution (Resolve drops it before returning), so it never
+// serves an answer older than the resolution that asked for it.
+type canonicalizer struct {
+	memo map[string]canonEntry
+}
+
+// canonEntry is the resolution of one absolute, clean path.
+type canonEntry struct {
+	path string      // canonical path (no symlinks)
+	mode fs.FileMode // lstat mode of path (never a symlink; type bits only for "/"); valid when err == nil
+	link bool        // the last component of the path as written is a symlink
+	err  error       // as filepath.EvalSymlinks would report it
+}
+
+// eval resolves the absolute, clean path p. It returns what
+// filepath.EvalSymlinks(p) returns: the same path, and an error of the
+// same type for the same component.
+func (c *canonicalizer) eval(p string) canonEntry {
+	if p == "/" {
+		return canonEntry{path: "/", mode: fs.ModeDir}
+	}
+	if e, ok := c.memo[p]; ok {
+		return e
+	}
+	if c.memo == nil {
+		c.memo = make(map[string]canonEntry, 256) // the default profile fills about 130 here
+	}
+	parent := c.eval(filepath.Dir(p))
+	var e canonEntry
+	switch {
+	case parent.err != nil:
+		e.err = parent.err
+	case !parent.mode.IsDir():
+		// EvalSymlinks reports a non-directory followed by more
+		// components as a bare ENOTDIR.
+		e.err = syscall.ENOTDIR
+	default:
+		q := filepath.Join(parent.path, filepath.Base(p))
+		fi, err := os.Lstat(q)
+		switch {
+		case err != nil:
+			e.err = err
+		case fi.Mode()&fs.ModeSymlink == 0:
+			e.path, e.mode = q, fi.Mode()
+		default:
+			// A symlink: its parent is already canonical, so resolving
+			// q resolves p. Rare enough to leave to the standard library.
+			e.link = true
+			if e.path, e.err = filepath.EvalSymlinks(q); e.err == nil {
+				if fi, err := os.Lstat(e.path); err != nil {
+					e.path, e.err = "", err
+				} else {
+					e.mode = fi.Mode()
+				}
+			}
+		}
+	}
+	c.memo[p] = e
+	return e
+}
+
 // canonicalExisting resolves an absolute path that must exist. With
 // keepSpecial, per-process paths (/proc/self, /dev/fd, ...) are kept as written.
 func canonicalExisting(p string, keepSpecial bool) (string, error) {
+	return new(canonicalizer).existing(p, keepSpecial)
+}
+
+func (c *canonicalizer) existing(p string, keepSpecial bool) (string, error) {
 	p = filepath.Clean(p)
 	if keepSpecial && isLexicalSpecial(p) {
 		if _, err := os.Lstat(p); err != nil {
@@ -39,13 +110,61 @@ func canonicalExisting(p string, keepSpecial bool) (string, error) {
 		}
 		return p, nil
 	}
-	return filepath.EvalSymlinks(p)
+	if !filepath.IsAbs(p) {
+		return filepath.EvalSymlinks(p)
+	}
+	e := c.eval(p)
+	return e.path, e.err
+}
+
+// existingStat is existing plus the mode of what the result names (for a
+// per-process special path, the object it leads to).
+func (c *canonicalizer) existingStat(p string, keepSpecial bool) (string, fs.FileMode, error) {
+	p = filepath.Clean(p)
+	if (keepSpecial && isLexicalSpecial(p)) || !filepath.IsAbs(p) {
+		canon, err := c.existing(p, keepSpecial)
+		if err != nil {
+			return "", 0, err
+		}
+		st, err := os.Stat(canon)
+		if err != nil {
+			return "", 0, err
+		}
+		return canon, st.Mode(), nil
+	}
+	e := c.eval(p)
+	return e.path, e.mode, e.err
 }
 
 // canonicalLenient resolves p as far as it exists: the deepest existing
 // ancestor is resolved and the missing remainder appended.
-func canonicalLenient(p string) string {
+func canonicalLenient(p string) string { return new(canonicalizer).lenient(p) }
+
+func (c *canonicalizer) lenient(p string) string {
 	p = filepath.Clean(p)
+	if !filepath.IsAbs(p) {
+		return lenientRelative(p)
+	}
+	if e := c.eval(p); e.err == nil {
+		return e.path
+	}
+	dir, rest := p, ""
+	for {
+		parent := filepath.Dir(dir)
+		rest = filepath.Join(filepath.Base(dir), rest)
+		if parent == dir {
+			return p
+		}
+		if e := c.eval(parent); e.err == nil {
+			return filepath.Join(e.path, rest)
+		}
+		dir = parent
+	}
+}
+
+// lenientRelative is canonicalLenient for a relative path (not used by
+// policy resolution, which only resolves absolute paths).
+func lenientRelative(p string) string {
 	if c, err := filepath.EvalSymlinks(p); err == nil {
 		return c
 	}
@@ -63,12 +182,25 @@ func canonicalLenient(p string) string {
 	}
 }
 
+// isSymlink reports whether lstat(p) finds a symlink. When p's parent
+// resolved, eval already lstat'ed the same entry (the parent's canonical
+// path plus p's last component), so its answer is reused.
+func (c *canonicalizer) isSymlink(p string) bool {
+	if p != "/" && filepath.IsAbs(p) && c.eval(filepath.Dir(p)).err == nil {
+		return c.eval(p).link
+	}
+	st, err := os.Lstat(p)
+	return err == nil && st.Mode()&os.ModeSymlink != 0
+}
+
 // denyForms returns every canonical form a deny path must be matched in:
 // the path with its parents resolved, the fully resolved target, and the
 // target of a dangling symlink. Targets inside /nix/store are skipped.
-func denyForms(p string) []string {
+func denyForms(p string) []string { return new(canonicalizer).denyForms(p) }
+
+func (c *canonicalizer) denyForms(p string) []string {
 	p = filepath.Clean(p)
-	forms := []string{filepath.Join(canonicalLenient(filepath.Dir(p)), filepath.Base(p))}
+	forms := []string{filepath.Join(c.lenient(filepath.Dir(p)), filepath.Base(p))}
 	if p == "/" {
 		forms = []string{"/"}
 	}
@@ -83,13 +215,13 @@ func denyForms(p string) []string {
 		}
 		forms = append(forms, f)
 	}
-	add(canonicalLenient(p))
-	if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
+	add(c.lenient(p))
+	if c.isSymlink(p) {
 		if t, err := os.Readlink(p); err == nil {
 			if !filepath.IsAbs(t) {
 				t = filepath.Join(filepath.Dir(p), t)
 			}
-			add(canonicalLenient(t))
+			add(c.lenient(t))
 		}
 	}
 	return forms

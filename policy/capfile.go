@@ -114,10 +114,7 @@ func WriteCapFile(dir string, r *Resolved, extra CapNet) (string, error) {
 			st.DenyPaths = append(st.DenyPaths, d.Path)
 		}
 	}
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return "", fmt.Errorf("capability file: %w", err)
-	}
+	data := marshalCapState(&st)
 	path := filepath.Join(dir, capFileName(data))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package policy decides what a sandboxed command may touch. It owns:
 //
 //   - the embedded policy groups (data/groups.json) and built-in profiles
-//     (data/profiles/*.jsonc);
+//     (data/profiles/*.jsonc), decoded at build time into builtin_gen.go
+//     (go generate; a test keeps it identical to what the parser makes of data/);
 //   - loading user profiles (JSONC), their schema, extends chains and merge rules;
 //   - variable expansion in profile paths;
 //   - resolving CLI flags plus a profile into canonical sandbox grants, and

@@ -1,14 +1,13 @@
 package policy
 
 import (
-	"bytes"
 	_ "embed"
-	"encoding/json"
-	"fmt"
 	"runtime"
 	"sort"
 	"sync"
 )
+
+//go:generate go test -run ^TestBuiltinGenerated$ -update-generated .
 
 //go:embed data/groups.json
 var groupsJSON []byte
@@ -53,22 +52,9 @@ func (g Group) AppliesTo(goos string) bool {
 	}
 }
 
-var loadGroups = sync.OnceValue(func() map[string]Group {
-	m := map[string]Group{}
-	dec := json.NewDecoder(bytes.NewReader(groupsJSON))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		panic("policy: embedded groups.json: " + err.Error())
-	}
-	for name, g := range m {
-		if g.Platform != "" && g.Platform != "linux" && g.Platform != "macos" {
-			panic(fmt.Sprintf("policy: group %s: bad platform %q", name, g.Platform))
-		}
-		g.Name = name
-		m[name] = g
-	}
-	return m
-})
+// loadGroups returns data/groups.json, decoded at build time into
+// builtin_gen.go (TestBuiltinGenerated keeps the two identical).
+var loadGroups = sync.OnceValue(generatedGroups)
 
 // Groups returns every embedded group, for all platforms, sorted by name.
 func Groups() []Group {
@@ -90,10 +76,11 @@ func LookupGroup(name string) (Group, bool) {
 // requiredGroups returns the required groups active on this platform.
 func requiredGroups() []string {
 	var out []string
-	for _, g := range Groups() {
+	for name, g := range loadGroups() {
 		if g.Required && g.AppliesTo(runtime.GOOS) {
-			out = append(out, g.Name)
+			out = append(out, name)
 		}
 	}
+	sort.Strings(out)
 	return out
 }

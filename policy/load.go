@@ -53,12 +53,13 @@ func BuiltinProfileNames() []string {
 }
 
 // BuiltinProfile returns the embedded profile document (unmerged), parsed.
+// Each call returns a fresh copy.
 func BuiltinProfile(name string) (*Profile, error) {
-	b, ok := builtins()[name]
+	p, ok := generatedProfile(name)
 	if !ok {
 		return nil, fmt.Errorf("no built-in profile %q", name)
 	}
-	return ParseProfile(name, b)
+	return p, nil
 }
 
 // BuiltinProfileSource returns the embedded JSONC text of a built-in profile.
@@ -163,11 +164,7 @@ func (l *profileLoader) locate(ref string, from *profileSource) (*profileSource,
 			}
 		}
 	}
-	if b, ok := builtins()[ref]; ok {
-		doc, err := ParseProfile(ref, b)
-		if err != nil {
-			return nil, err
-		}
+	if doc, ok := generatedProfile(ref); ok {
 		return &profileSource{key: "builtin:" + ref, label: ref, name: ref, builtin: true, doc: doc}, nil
 	}
 	return nil, fmt.Errorf("profile %q not found; available profiles: %s", ref, strings.Join(l.available(), ", "))

@@ -82,6 +82,16 @@ type Resolved struct {
 
 	x   Expander
 	cwd string
+	cz  *canonicalizer // shared by one Resolve; nil otherwise
+}
+
+// canon returns the canonicalizer of the resolution in progress, or a
+// fresh one: paths added after Resolve returned are resolved anew.
+func (r *Resolved) canon() *canonicalizer {
+	if r.cz != nil {
+		return r.cz
+	}
+	return new(canonicalizer)
 }
 
 // Resolve loads the profile, expands and canonicalises every path, applies
@@ -117,8 +127,10 @@ func Resolve(req Request) (*Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Resolved{Profile: prof, ProfileName: name, Workdir: wd, x: x, cwd: cwd}
-	if err := r.build(req); err != nil {
+	r := &Resolved{Profile: prof, ProfileName: name, Workdir: wd, x: x, cwd: cwd, cz: new(canonicalizer)}
+	err = r.build(req)
+	r.cz = nil
+	if err != nil {
 		return nil, err
 	}
 	if err := r.Validate(); err != nil {
@@ -169,9 +181,10 @@ func (r *Resolved) build(req Request) error {
 	}
 
 	// Denies: groups, then profile filesystem.deny.
+	var groupCommands []string
 	for _, name := range groups {
 		g, _ := LookupGroup(name)
-		r.BlockCommands = unionStr(r.BlockCommands, g.Deny.Commands)
+		groupCommands = append(groupCommands, g.Deny.Commands...)
 		for _, e := range g.Deny.Access {
 			if !e.When.Matches(runtime.GOOS) {
 				continue
@@ -183,6 +196,7 @@ func (r *Resolved) build(req Request) error {
 			r.addDeny(abs, e.Path, name, g.Description)
 		}
 	}
+	r.BlockCommands = unionStr(r.BlockCommands, groupCommands)
 	for _, e := range p.Filesystem.Deny {
 		if !e.When.Matches(runtime.GOOS) {
 			continue
@@ -209,15 +223,11 @@ func (r *Resolved) build(req Request) error {
 				if err != nil {
 					continue
 				}
-				canon, err := canonicalExisting(abs, true)
+				canon, mode, err := r.canon().existingStat(abs, true)
 				if err != nil {
 					continue
 				}
-				st, err := os.Stat(canon)
-				if err != nil {
-					continue
-				}
-				r.Grants = append(r.Grants, sandbox.Grant{Path: canon, Original: e.Path, Access: a.access, File: !st.IsDir(), Source: groupPrefix + name})
+				r.Grants = append(r.Grants, sandbox.Grant{Path: canon, Original: e.Path, Access: a.access, File: !mode.IsDir(), Source: groupPrefix + name})
 			}
 		}
 	}
@@ -331,10 +341,10 @@ func (r *Resolved) build(req Request) error {
 			r.warnf("profile %s: filesystem.bypass_protection %q does not exist; skipped", r.ProfileName, e.Path)
 			continue
 		}
-		r.addBypass(canonicalLenient(abs))
+		r.addBypass(r.canon().lenient(abs))
 	}
 	for _, v := range req.BypassProtection {
-		r.addBypass(canonicalLenient(r.cliAbs(v)))
+		r.addBypass(r.canon().lenient(r.cliAbs(v)))
 	}
 	r.applyBypasses()
 	r.dropGroupConflicts()
@@ -405,7 +415,7 @@ func (r *Resolved) protectedRoots() error {
 		return fmt.Errorf("resolving nono state root: %w", err)
 	}
 	for _, root := range []string{filepath.Join(home, ".nono"), filepath.Join(state, "nono")} {
-		for _, f := range denyForms(root) {
+		for _, f := range r.canon().denyForms(root) {
 			if !contains(r.ProtectedRoots, f) {
 				r.ProtectedRoots = append(r.ProtectedRoots, f)
 			}
@@ -415,7 +425,7 @@ func (r *Resolved) protectedRoots() error {
 }
 
 func (r *Resolved) addDeny(abs, original, group, desc string) {
-	for _, f := range denyForms(abs) {
+	for _, f := range r.canon().denyForms(abs) {
 		dup := false
 		for _, d := range r.Denies {
 			if d.Path == f && d.Group == group {
@@ -525,7 +535,7 @@ func (r *Resolved) AddGrant(path string, access sandbox.Access, file bool, sourc
 	if path == "" || strings.ContainsRune(path, 0) {
 		return fmt.Errorf("%s: empty or invalid path", flag)
 	}
-	canon, err := canonicalExisting(r.cliAbs(path), false)
+	canon, err := r.canon().existing(r.cliAbs(path), false)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", flag, path, notExistMsg(err))
 	}
@@ -548,7 +558,7 @@ func (r *Resolved) profileGrant(field, raw string, access sandbox.Access, file b
 	if err != nil {
 		return fmt.Errorf("profile %s: %s %q: %w", r.ProfileName, field, raw, err)
 	}
-	canon, err := canonicalExisting(abs, false)
+	canon, err := r.canon().existing(abs, false)
 	if err != nil {
 		r.warnf("profile %s: %s %q (%s) does not exist; skipped", r.ProfileName, field, raw, abs)
 		return nil

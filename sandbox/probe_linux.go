@@ -46,6 +46,19 @@ var landlockFeatures = []struct {
 
 // Probe inspects the running kernel without changing anything.
 func Probe() Report {
+	r := ProbeEnforcement()
+	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/WSLInterop"); err == nil {
+		r.WSL = true
+	} else if b, err := os.ReadFile("/proc/version"); err == nil {
+		v := strings.ToLower(string(b))
+		r.WSL = strings.Contains(v, "microsoft") || strings.Contains(v, "wsl")
+	}
+	return r
+}
+
+// ProbeEnforcement is Probe without the WSL detection (Report.WSL stays
+// false): what every start needs to decide what it can enforce.
+func ProbeEnforcement() Report {
 	var r Report
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -64,12 +77,6 @@ func Probe() Report {
 	// pidfd_getfd on an invalid pidfd: EBADF means the syscall exists.
 	_, err := unix.PidfdGetfd(-1, 0, 0)
 	r.PidfdGetfd = errors.Is(err, unix.EBADF)
-	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/WSLInterop"); err == nil {
-		r.WSL = true
-	} else if b, err := os.ReadFile("/proc/version"); err == nil {
-		v := strings.ToLower(string(b))
-		r.WSL = strings.Contains(v, "microsoft") || strings.Contains(v, "wsl")
-	}
 	return r
 }
 

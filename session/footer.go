@@ -38,10 +38,16 @@ func (t *tail) Bytes() []byte {
 	return append([]byte(nil), t.buf...)
 }
 
+// The footer's patterns are compiled on first use: most runs exit 0 and
+// never need them, and compiling at init costs every start.
 var (
-	denialRe = regexp.MustCompile(`(?i)(permission denied|operation not permitted|read-only file system|EACCES|EPERM)`)
-	netRe    = regexp.MustCompile(`(?i)(could not resolve|name or service not known|temporary failure in name resolution|network is unreachable|failed to connect|connection refused|getaddrinfo)`)
-	pathRe   = regexp.MustCompile(`(?:^|[\s'"‘“(:=])(/[^\s'"’”:),]+)`)
+	denialRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(permission denied|operation not permitted|read-only file system|EACCES|EPERM)`)
+	})
+	netRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(could not resolve|name or service not known|temporary failure in name resolution|network is unreachable|failed to connect|connection refused|getaddrinfo)`)
+	})
+	pathRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?:^|[\s'"‘“(:=])(/[^\s'"’”:),]+)`) })
 )
 
 // denial is one path the child was likely refused.
@@ -159,13 +165,13 @@ func (p *Plan) scanStderr(b []byte) ([]denial, []string) {
 		if l == "" {
 			continue
 		}
-		if netRe.MatchString(l) && len(nets) < 3 {
+		if netRe().MatchString(l) && len(nets) < 3 {
 			nets = append(nets, clip(l, 160))
 		}
-		if !denialRe.MatchString(l) {
+		if !denialRe().MatchString(l) {
 			continue
 		}
-		for _, m := range pathRe.FindAllStringSubmatch(l, -1) {
+		for _, m := range pathRe().FindAllStringSubmatch(l, -1) {
 			path := strings.TrimRight(m[1], ".;")
 			if seen[path] || len(out) >= 8 {
 				continue

@@ -425,7 +425,7 @@ func containsDenial(ds []sandbox.Denial, d sandbox.Denial) bool {
 // checkKernel refuses what this kernel cannot enforce and says out loud
 // what it enforces less strictly than asked.
 func (p *Plan) checkKernel() error {
-	return p.checkKernelWith(sandbox.Probe())
+	return p.checkKernelWith(sandbox.ProbeEnforcement())
 }
 
 func (p *Plan) checkKernelWith(rep sandbox.Report) error {

@@ -42,7 +42,8 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
 	})
-	root.AddCommand(newRunCmd(g, "run"), newRunCmd(g, "wrap"), newShellCmd(g), newSetupCmd(g),
+	rf, shared := newRunFlags()
+	root.AddCommand(newRunCmd(g, rf, shared, "run"), newRunCmd(g, rf, shared, "wrap"), newShellCmd(g, rf, shared), newSetupCmd(g),
 		newWhyCmd(g), newProfileCmd(g), newCompletionCmd())
 	return root
 }

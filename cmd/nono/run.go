@@ -156,8 +156,18 @@ func (f *runFlags) options(g *globals, fs *pflag.FlagSet, mode session.Mode, com
 	}, nil
 }
 
-func newRunCmd(g *globals, name string) *cobra.Command {
+// newRunFlags defines the flags of run, wrap and shell once. At most one of
+// the three commands runs per process, so they share the definitions (and
+// the values behind them) instead of building the same 35 flags three
+// times at every start.
+func newRunFlags() (*runFlags, *pflag.FlagSet) {
 	f := &runFlags{}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	f.register(fs)
+	return f, fs
+}
+
+func newRunCmd(g *globals, f *runFlags, shared *pflag.FlagSet, name string) *cobra.Command {
 	mode := session.Supervised
 	short := "Run a command inside the sandbox (nono stays as a supervising parent)"
 	if name == "wrap" {
@@ -181,12 +191,11 @@ func newRunCmd(g *globals, name string) *cobra.Command {
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
-	f.register(cmd.Flags())
+	cmd.Flags().AddFlagSet(shared)
 	return cmd
 }
 
-func newShellCmd(g *globals) *cobra.Command {
-	f := &runFlags{}
+func newShellCmd(g *globals, f *runFlags, shared *pflag.FlagSet) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "shell [OPTIONS] [--shell PATH]",
 		Short: "Start an interactive shell inside the sandbox",
@@ -209,7 +218,7 @@ func newShellCmd(g *globals) *cobra.Command {
 			return runPlan(o)
 		},
 	}
-	f.register(cmd.Flags())
+	cmd.Flags().AddFlagSet(shared)
 	cmd.Flags().StringVar(&f.shell, "shell", "", "shell binary (default $SHELL, else /bin/sh)")
 	return cmd
 }
