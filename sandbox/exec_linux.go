@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"syscall"
 
@@ -141,7 +140,15 @@ type Child struct {
 //
 // cmd.Stdin, Stdout and Stderr must already be *os.File (or nil, which is
 // replaced by /dev/null opened here, before any restriction).
-func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
+func Start(spec *Spec, cmd *exec.Cmd, sc *SignalCatch) (child *Child, err error) {
+	if sc == nil {
+		sc = CatchSignals()
+	}
+	defer func() {
+		if err != nil {
+			sc.Stop()
+		}
+	}()
 	if err := markInheritedCloexec(); err != nil {
 		return nil, &SetupError{err}
 	}
@@ -163,10 +170,12 @@ func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
 	}
 	res := make(chan result, 1)
 	release := make(chan struct{})
-	// Catch termination signals before the child exists, so one sent the
-	// moment it starts is forwarded rather than killing nono.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+	// Termination signals are caught from before the child exists, so one
+	// sent the moment it starts is forwarded rather than killing nono.
+	if s := sc.pending(); s != nil {
+		p.close()
+		return nil, &InterruptedError{Signal: s.(syscall.Signal)}
+	}
 	if err := protectSupervisor(); err != nil {
 		return nil, &SetupError{err}
 	}
@@ -205,10 +214,9 @@ func Start(spec *Spec, cmd *exec.Cmd) (*Child, error) {
 	}()
 	r := <-res
 	if r.err != nil {
-		signal.Stop(sigs)
 		return nil, r.err
 	}
-	c := &Child{Cmd: cmd, release: release, spec: spec, sigs: sigs}
+	c := &Child{Cmd: cmd, release: release, spec: spec, sigs: sc.ch}
 	if r.listener >= 0 {
 		c.Listener = os.NewFile(uintptr(r.listener), "seccomp-notify")
 		if c.stopR, c.stopW, err = os.Pipe(); err != nil {

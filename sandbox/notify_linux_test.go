@@ -23,7 +23,7 @@ func startSupervised(t *testing.T, spec *Spec, name string, args ...string) (str
 	defer out.Close()
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	c, err := Start(spec, cmd)
+	c, err := Start(spec, cmd, nil)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -4,11 +4,15 @@ package sandbox
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // systemGrants is what any dynamically linked tool needs to start.
@@ -55,7 +59,7 @@ func run(t *testing.T, spec *Spec, name string, args ...string) (string, int) {
 	}
 	defer w.Close()
 	cmd.Stdout, cmd.Stderr = w, w
-	c, err := Start(spec, cmd)
+	c, err := Start(spec, cmd, nil)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -113,5 +117,37 @@ print("unix ok")
 	}
 	if !strings.Contains(out, "io_uring -1 1") || !strings.Contains(out, "inet 1") || !strings.Contains(out, "unix ok") {
 		t.Fatalf("unexpected: %s", out)
+	}
+}
+
+// A termination signal that arrives while the supervisor is still setting
+// up is not queued for a child that does not exist yet: Start starts
+// nothing and says which signal interrupted it, and the catch is released.
+func TestSignalBeforeStartStartsNothing(t *testing.T) {
+	work := scratch(t)
+	marker := filepath.Join(work, "started")
+	spec := &Spec{Grants: append(systemGrants(t), Grant{Path: work, Access: AccessReadWrite})}
+	cmd := exec.Command("/bin/sh", "-c", "echo > "+marker)
+	sc := CatchSignals()
+	<-sc.ready
+	if err := unix.Kill(os.Getpid(), unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(sc.ch) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("SIGTERM was not caught")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c, err := Start(spec, cmd, sc)
+	var intr *InterruptedError
+	if !errors.As(err, &intr) || intr.Signal != unix.SIGTERM || c != nil {
+		t.Fatalf("Start after SIGTERM: child %v, err %v", c, err)
+	}
+	if cmd.Process != nil {
+		t.Fatal("a process was started")
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("the command ran: %v", err)
 	}
 }

@@ -20,6 +20,57 @@ type Exit struct {
 // forwarded are the signals nono passes on to the child's process group.
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
+// SignalCatch holds the termination signals a supervisor forwards to its
+// child, caught from before the child exists.
+type SignalCatch struct {
+	ch    chan os.Signal
+	ready chan struct{}
+}
+
+// CatchSignals starts catching SIGINT, SIGTERM, SIGHUP and SIGQUIT in the
+// background and returns at once. Registering them costs about 0.7 ms (the
+// Go runtime makes a round trip to its signal thread for each one), the
+// largest single item in a supervised start, so callers begin it before
+// their other set-up work. Start waits until it is complete before it
+// forks, so a signal sent the moment the child starts is forwarded rather
+// than killing nono; one caught before the fork fails Start with an
+// *InterruptedError. Pass the catch to Start, or Stop it.
+func CatchSignals() *SignalCatch {
+	sc := &SignalCatch{ch: make(chan os.Signal, 8), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(sc.ch, forwarded...)
+		close(sc.ready)
+	}()
+	return sc
+}
+
+// Stop ends the catch; signals get their default action again.
+func (sc *SignalCatch) Stop() {
+	<-sc.ready
+	signal.Stop(sc.ch)
+}
+
+// pending waits for the registration, then reports a signal that arrived
+// before the child was started, if any.
+func (sc *SignalCatch) pending() os.Signal {
+	<-sc.ready
+	select {
+	case s := <-sc.ch:
+		return s
+	default:
+		return nil
+	}
+}
+
+// InterruptedError: a termination signal arrived while the supervisor was
+// setting up, before any child was started, so there was nothing to forward
+// it to. Callers exit with 128+N, as if the signal had ended them.
+type InterruptedError struct{ Signal syscall.Signal }
+
+func (e *InterruptedError) Error() string {
+	return "interrupted by " + e.Signal.String() + " before the command started"
+}
+
 // Supervise forwards termination signals to the child, keeps job control
 // working when the child owns the terminal (ttyFD >= 0), and returns the
 // child's exit once it has been reaped. It releases the restricted thread.

@@ -309,6 +309,15 @@ func (p *Plan) supervise() error {
 	if p.creds != nil {
 		defer p.creds.wipe()
 	}
+	// Registering the forwarded signals is slow; let it run while the
+	// gateway starts and the capability file is written.
+	sigs := sandbox.CatchSignals()
+	started := false
+	defer func() {
+		if !started {
+			sigs.Stop()
+		}
+	}()
 	capNet := policy.CapNet{Blocked: p.spec.Net == sandbox.NetBlock}
 	if p.gateway != nil {
 		gw, err := p.startGateway()
@@ -370,9 +379,15 @@ func (p *Plan) supervise() error {
 	ttyFD := -1
 	cmd.SysProcAttr = newProcAttr(p.opts.Stdin, &ttyFD)
 
-	child, err := sandbox.Start(&p.spec, cmd)
+	started = true // Start owns the catch from here
+	child, err := sandbox.Start(&p.spec, cmd, sigs)
 	if w, ok := cmd.Stderr.(*os.File); ok && w != stderr {
 		w.Close() // the child holds its own copy now
+	}
+	var intr *sandbox.InterruptedError
+	if errors.As(err, &intr) {
+		p.opts.Printer.Infof("%v\n", err)
+		return &ExitError{Code: 128 + int(intr.Signal)}
 	}
 	if err != nil {
 		return err
