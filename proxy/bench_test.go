@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // sinkOrigin accepts one connection, discards want bytes, then answers "k".
@@ -230,4 +231,56 @@ func serveEach(tb testing.TB, handle func(net.Conn)) *net.TCPAddr {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr)
+}
+
+// BenchmarkTunnelPingPong: one op is a 512-byte message to an echo origin
+// and back over an open tunnel, i.e. two relay traversals: the latency a
+// keep-alive request pays for the tunnel, through the gateway and through
+// a bare Go relay, beside no proxy at all.
+func BenchmarkTunnelPingPong(b *testing.B) {
+	port := startEcho(b)
+	target := "127.0.0.1:" + strconv.Itoa(port)
+	run := func(b *testing.B, c net.Conn, r io.Reader) {
+		msg := make([]byte, 512)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(r, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		c, err := net.Dial("tcp4", target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, c, c)
+	})
+	b.Run("naive", func(b *testing.B) {
+		c, err := net.Dial("tcp4", naiveConnectRelay(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if resp, _ := sendRaw(b, c, br, "CONNECT "+target+" HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+			b.Fatalf("CONNECT %d", resp.StatusCode)
+		}
+		run(b, c, br)
+	})
+	b.Run("gateway", func(b *testing.B) {
+		g := startGateway(b, nil)
+		c := g.dial(b)
+		_ = c.SetDeadline(time.Time{})
+		br := bufio.NewReader(c)
+		if resp, _ := sendRaw(b, c, br, connectReq("allowed.test:"+strconv.Itoa(port), true)); resp.StatusCode != 200 {
+			b.Fatalf("CONNECT %d", resp.StatusCode)
+		}
+		run(b, c, br)
+	})
 }
