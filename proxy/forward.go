@@ -26,6 +26,8 @@ type forwardTarget struct {
 	hostHeader string
 	addrs      []netip.AddrPort
 	chained    bool
+	status     int         // upstream status (a 101 bypasses the ResponseWriter)
+	upgraded   streamBytes // bytes after a 101, likewise
 }
 
 func (s *Server) newForwarder() *httputil.ReverseProxy {
@@ -81,6 +83,8 @@ func (s *Server) newForwarder() *httputil.ReverseProxy {
 				// look like our own 407 and invite a credential retry.
 				return errors.New("the upstream proxy rejected its credentials (407); check the upstream proxy user and password")
 			}
+			ft.status = resp.StatusCode
+			countUpgraded(resp, &ft.upgraded)
 			return nil
 		},
 		FlushInterval: -1,
@@ -194,7 +198,10 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), forwardKey, ft))
 	s.forward.ServeHTTP(cw, r)
 
-	ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, up.Load(), cw.n, time.Since(start)
+	ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, up.Load()+ft.upgraded.up.Load(), cw.n+ft.upgraded.down.Load(), time.Since(start)
+	if ev.Status == 0 {
+		ev.Status = ft.status
+	}
 	if ev.Status == 0 {
 		ev.Status = http.StatusOK
 	}
@@ -246,3 +253,42 @@ func (c *countingWriter) Flush() {
 }
 
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// streamBytes counts the two directions of an upgraded (101) connection.
+type streamBytes struct{ up, down atomic.Int64 }
+
+// countUpgraded makes the upstream side of a 101 response count what
+// ReverseProxy relays after it hijacks the client connection; those bytes
+// never pass the ResponseWriter, so the audit event would miss them.
+func countUpgraded(resp *http.Response, n *streamBytes) {
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		return // ReverseProxy refuses the upgrade itself
+	}
+	resp.Body = &upgradedBody{rwc: rwc, n: n}
+}
+
+// upgradedBody is the upstream connection of an upgraded exchange, as
+// ReverseProxy sees it: reads are what goes to the client, writes what
+// comes from it.
+type upgradedBody struct {
+	rwc io.ReadWriteCloser
+	n   *streamBytes
+}
+
+func (u *upgradedBody) Read(p []byte) (int, error) {
+	k, err := u.rwc.Read(p)
+	u.n.down.Add(int64(k))
+	return k, err
+}
+
+func (u *upgradedBody) Write(p []byte) (int, error) {
+	k, err := u.rwc.Write(p)
+	u.n.up.Add(int64(k))
+	return k, err
+}
+
+func (u *upgradedBody) Close() error { return u.rwc.Close() }

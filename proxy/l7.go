@@ -34,6 +34,7 @@ type l7Req struct {
 	injectErr  error  // set by Rewrite; the transport then refuses to send
 	failReason string // set by the error handler
 	status     int    // upstream status (a 101 bypasses the ResponseWriter)
+	upgraded   streamBytes
 }
 
 // l7Call is one request after its path was canonicalised and its route
@@ -96,6 +97,7 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 				}
 				resp.Body = newScrubReader(resp.Body, st.route.needles)
 			}
+			countUpgraded(resp, &st.upgraded)
 			return nil
 		},
 		// 0: ReverseProxy itself flushes every write of an SSE response or
@@ -380,7 +382,7 @@ func (s *Server) serveL7(w http.ResponseWriter, r *http.Request, c *l7Call) {
 		// A broken stream aborts the handler (http.ErrAbortHandler); the
 		// audit event is still written.
 		defer func() {
-			ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, x.up.Load(), cw.n, time.Since(ev.Time)
+			ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, x.up.Load()+st.upgraded.up.Load(), cw.n+st.upgraded.down.Load(), time.Since(ev.Time)
 			if ev.Status == 0 {
 				ev.Status = st.status
 			}

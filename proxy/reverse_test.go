@@ -456,6 +456,10 @@ func TestReverseWebSocketEcho(t *testing.T) {
 	if ev.Status != http.StatusSwitchingProtocols || ev.Decision != DecisionAllow {
 		t.Fatalf("audit %+v", ev)
 	}
+	// Both messages went each way after the 101, outside the ResponseWriter.
+	if ev.BytesUp < 70005 || ev.BytesDown < 70005 {
+		t.Fatalf("audit counts %d bytes up and %d down after the upgrade, want ≥ 70005 each", ev.BytesUp, ev.BytesDown)
+	}
 }
 
 func TestReverseHostPolicyStillApplies(t *testing.T) {

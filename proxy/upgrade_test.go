@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,4 +67,47 @@ func TestUpgradeNegatives(t *testing.T) {
 			t.Fatalf("want 502 without the secret: %d %q", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestForwardUpgradeRelaysAndCounts: an upgrade through the plain forward
+// path (absolute-form, allowed host) relays both ways after the 101, and
+// the audit event counts those bytes, which never pass the ResponseWriter.
+func TestForwardUpgradeRelaysAndCounts(t *testing.T) {
+	port := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		io.Copy(c, brw)
+	}))
+	g := startGateway(t, nil)
+	c := g.dial(t)
+	br := bufio.NewReader(c)
+	target := "allowed.test:" + strconv.Itoa(int(port))
+	io.WriteString(c, "GET http://"+target+"/up HTTP/1.1\r\nHost: "+target+"\r\nProxy-Authorization: "+basicAuth("nono", testToken)+
+		"\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	msg := strings.Repeat("ping", 10000)
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+		t.Fatalf("echo after the 101: %v", err)
+	}
+	c.Close()
+	e := g.audit.next(t, func(e Event) bool { return e.Mode == ModeForward })
+	if e.Status != http.StatusSwitchingProtocols || e.BytesUp < int64(len(msg)) || e.BytesDown < int64(len(msg)) {
+		t.Fatalf("audit after the upgrade: status %d, %d bytes up, %d down; want ≥ %d each", e.Status, e.BytesUp, e.BytesDown, len(msg))
+	}
 }
