@@ -172,7 +172,12 @@
 // it holds back only a tail that could begin a secret, so SSE events are not
 // delayed. The client's Accept-Encoding is removed so the transport
 // decompresses, and a body that still arrives encoded is refused (502)
-// rather than passed unchecked. TRACE/TRACK get 405. A secret transformed
+// rather than passed unchecked. After a WebSocket upgrade each message the
+// upstream sends is masked whole (fragments joined; wsscrub.go), the
+// client's extension offer (compression) is dropped, and frames the mask
+// cannot see into end the connection; other upgrades are refused on
+// credential routes. Bytes after any 101 are counted in the audit event.
+// TRACE/TRACK get 405. A secret transformed
 // in other ways (hashed, split, re-encoded) is out of reach: endpoint rules
 // remain the way to keep an agent off echo-like endpoints. Audit: one event per request with
 // mode reverse|intercept|forward, Service, Host, Port, Method, Path (no

@@ -84,7 +84,7 @@ func (s *Server) newForwarder() *httputil.ReverseProxy {
 				return errors.New("the upstream proxy rejected its credentials (407); check the upstream proxy user and password")
 			}
 			ft.status = resp.StatusCode
-			countUpgraded(resp, &ft.upgraded)
+			countUpgraded(resp, &ft.upgraded, nil)
 			return nil
 		},
 		FlushInterval: -1,
@@ -259,8 +259,9 @@ type streamBytes struct{ up, down atomic.Int64 }
 
 // countUpgraded makes the upstream side of a 101 response count what
 // ReverseProxy relays after it hijacks the client connection; those bytes
-// never pass the ResponseWriter, so the audit event would miss them.
-func countUpgraded(resp *http.Response, n *streamBytes) {
+// never pass the ResponseWriter, so the audit event would miss them. When
+// down is set, what reaches the client is read through it.
+func countUpgraded(resp *http.Response, n *streamBytes, down func(io.Reader) io.Reader) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return
 	}
@@ -268,7 +269,11 @@ func countUpgraded(resp *http.Response, n *streamBytes) {
 	if !ok {
 		return // ReverseProxy refuses the upgrade itself
 	}
-	resp.Body = &upgradedBody{rwc: rwc, n: n}
+	u := &upgradedBody{rwc: rwc, r: rwc, n: n}
+	if down != nil {
+		u.r = down(rwc)
+	}
+	resp.Body = u
 }
 
 // upgradedBody is the upstream connection of an upgraded exchange, as
@@ -276,11 +281,12 @@ func countUpgraded(resp *http.Response, n *streamBytes) {
 // comes from it.
 type upgradedBody struct {
 	rwc io.ReadWriteCloser
+	r   io.Reader
 	n   *streamBytes
 }
 
 func (u *upgradedBody) Read(p []byte) (int, error) {
-	k, err := u.rwc.Read(p)
+	k, err := u.r.Read(p)
 	u.n.down.Add(int64(k))
 	return k, err
 }

@@ -75,6 +75,9 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 			pr.Out.Host = st.hostHeader
 			stripForwarding(pr.Out.Header)
 			if st.route != nil {
+				// No WebSocket extension may be negotiated: compressed
+				// frames would hide the secret from wsScrubReader.
+				pr.Out.Header.Del("Sec-WebSocket-Extensions")
 				st.injectErr = st.route.route.Inject(pr.Out, st.route.secret)
 				// Let the transport negotiate (and undo) compression, so the
 				// body the scrubber reads is plain.
@@ -97,7 +100,21 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 				}
 				resp.Body = newScrubReader(resp.Body, st.route.needles)
 			}
-			countUpgraded(resp, &st.upgraded)
+			var down func(io.Reader) io.Reader
+			if st.route != nil && resp.StatusCode == http.StatusSwitchingProtocols {
+				// What the upstream sends after the upgrade is checked
+				// for the secret like a body; only WebSocket framing is
+				// understood, so anything else is refused.
+				if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+					return errors.New("only WebSocket upgrades are relayed on credential routes (their frames are checked for the credential)")
+				}
+				if resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+					return errors.New("the upstream negotiated a WebSocket extension nono did not offer")
+				}
+				needles := st.route.needles
+				down = func(r io.Reader) io.Reader { return newWSScrubReader(r, needles) }
+			}
+			countUpgraded(resp, &st.upgraded, down)
 			return nil
 		},
 		// 0: ReverseProxy itself flushes every write of an SSE response or
