@@ -209,9 +209,9 @@ func (t *tunnel) pipe(d *direction) {
 		if buf == nil {
 			continue // budget spent: other tunnels are bulk too; keep splicing
 		}
-		n, err = t.copyBuffered(d, *buf)
+		goOn := t.copyBuffered(d, *buf)
 		bulk.put(buf)
-		if n < 0 || !t.settle(d, 0, err) {
+		if !goOn {
 			return
 		}
 	}
@@ -247,24 +247,23 @@ func (t *tunnel) settle(d *direction, n int64, err error) bool {
 }
 
 // copyBuffered relays through buf until a read returns less than
-// smallRead bytes (then it returns nil so the caller goes back to splice)
-// or an error. Bytes are accounted as they are written. It returns -1 when
-// the tunnel was closed by a write error.
-func (t *tunnel) copyBuffered(d *direction, buf []byte) (int64, error) {
+// smallRead bytes or fails, settling every write and the read's error. It
+// reports, like settle, whether the direction goes on (back to splice).
+func (t *tunnel) copyBuffered(d *direction, buf []byte) bool {
 	for {
 		n, rerr := d.src.Read(buf)
 		for w := 0; w < n; {
 			m, werr := d.dst.Write(buf[w:n])
 			w += m
 			if !t.settle(d, int64(m), werr) {
-				return -1, nil
+				return false
 			}
 		}
 		if rerr != nil {
-			return 0, rerr
+			return t.settle(d, 0, rerr)
 		}
 		if n < smallRead {
-			return 0, nil
+			return true
 		}
 	}
 }
@@ -288,7 +287,7 @@ const (
 type bulkBudget struct {
 	slots chan struct{}
 	pool  sync.Pool
-	taken atomic.Int64 // buffers handed out since start (for tests and -vv)
+	taken atomic.Int64 // buffers handed out since start (tests check the buffered path ran)
 }
 
 var bulk = &bulkBudget{

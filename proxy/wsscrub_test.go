@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/nono-sandbox/nono/credentials"
@@ -44,16 +45,7 @@ func wsScrubAll(t *testing.T, in []byte, needles ...string) ([]byte, error) {
 		ns = append(ns, []byte(n))
 	}
 	// One byte per read from the source: every frame arrives in pieces.
-	return io.ReadAll(newWSScrubReader(iotestOneByte{bytes.NewReader(in)}, ns))
-}
-
-type iotestOneByte struct{ r io.Reader }
-
-func (o iotestOneByte) Read(p []byte) (int, error) {
-	if len(p) > 1 {
-		p = p[:1]
-	}
-	return o.r.Read(p)
+	return io.ReadAll(newWSScrubReader(iotest.OneByteReader(bytes.NewReader(in)), ns))
 }
 
 func TestWSScrubMasksWholeMessages(t *testing.T) {
@@ -172,7 +164,10 @@ func wsMessages(b []byte) ([][]byte, error) {
 		}
 		fin, op, n, hl := b[0]&0x80 != 0, b[0]&0x0f, uint64(b[1]&0x7f), 2
 		if n == 126 || n == 127 {
-			hl = map[uint64]int{126: 4, 127: 10}[n]
+			hl = 4
+			if n == 127 {
+				hl = 10
+			}
 			if len(b) < hl {
 				return nil, io.ErrUnexpectedEOF
 			}
