@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/BurntSushi/toml"
+	toml "github.com/pelletier/go-toml/v2"
 )
 
 // Config is the user configuration file. Every key is optional.
@@ -25,19 +26,32 @@ import (
 //	[updates]
 //	check = false          # accepted and ignored: nono never checks for updates
 type Config struct {
-	Meta struct {
-		Version int `toml:"version"`
-	} `toml:"meta"`
-	UI struct {
-		Theme string `toml:"theme"`
-	} `toml:"ui"`
-	Defaults struct {
-		Profile string `toml:"profile"`
-	} `toml:"defaults"`
-	Updates struct {
-		Check *bool `toml:"check"`
-	} `toml:"updates"`
-	Path string `toml:"-"`
+	Meta     Meta     `toml:"meta"`
+	UI       UI       `toml:"ui"`
+	Defaults Defaults `toml:"defaults"`
+	Updates  Updates  `toml:"updates"`
+	Path     string   `toml:"-"`
+}
+
+// Meta is the [meta] table. The section types are named so that a type
+// error in the file reads "struct field UI.Theme of type string".
+type Meta struct {
+	Version int `toml:"version"`
+}
+
+// UI is the [ui] table.
+type UI struct {
+	Theme string `toml:"theme"`
+}
+
+// Defaults is the [defaults] table.
+type Defaults struct {
+	Profile string `toml:"profile"`
+}
+
+// Updates is the [updates] table.
+type Updates struct {
+	Check *bool `toml:"check"`
 }
 
 // Keys lists every accepted key, for messages and documentation.
@@ -72,12 +86,23 @@ func Load(path string, explicit bool) (*Config, error) {
 		}
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
 	}
-	md, err := toml.Decode(string(b), c)
-	if err != nil {
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		var missing *toml.StrictMissingError
+		if errors.As(err, &missing) && len(missing.Errors) > 0 {
+			key := strings.Join(missing.Errors[0].Key(), ".")
+			return nil, fmt.Errorf("config %s: unknown key %q (known: %s)", path, key, strings.Join(Keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			if k := de.Key(); len(k) > 0 {
+				return nil, fmt.Errorf("config %s: line %d, column %d: key %q: %w", path, row, col, strings.Join(k, "."), err)
+			}
+			return nil, fmt.Errorf("config %s: line %d, column %d: %w", path, row, col, err)
+		}
 		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("config %s: unknown key %q (known: %s)", path, und[0].String(), strings.Join(Keys, ", "))
 	}
 	if c.Meta.Version != 0 && c.Meta.Version != 1 {
 		return nil, fmt.Errorf("config %s: [meta] version %d is not supported (this nono reads version 1)", path, c.Meta.Version)
