@@ -179,13 +179,13 @@ func Start(spec *Spec, cmd *exec.Cmd, sc *SignalCatch) (child *Child, err error)
 	if err := protectSupervisor(); err != nil {
 		return nil, &SetupError{err}
 	}
-	go func() {
+	confine := func() {
 		runtime.LockOSThread() // never unlocked: the thread is tainted
 		defer p.close()
 		pid, tid := unix.Getpid(), unix.Gettid()
 		if tid == pid {
 			// Restricting the thread group leader would put nono's own pid in
-			// the child's domain (cmd/nono pins main to this thread).
+			// the child's domain. onWorkerThread rules this out.
 			res <- result{-1, &SetupError{errors.New("internal: the sandbox thread must not be nono's main thread")}}
 			return
 		}
@@ -211,7 +211,8 @@ func Start(spec *Spec, cmd *exec.Cmd, sc *SignalCatch) (child *Child, err error)
 		}
 		res <- result{lfd, nil}
 		<-release
-	}()
+	}
+	go onWorkerThread(confine)
 	r := <-res
 	if r.err != nil {
 		return nil, r.err
@@ -288,4 +289,25 @@ func Exec(spec *Spec, path string, argv, env []string) error {
 	p.close()
 	err = unix.Exec(path, argv, env)
 	return &ExecError{Path: path, Err: err}
+}
+
+// onWorkerThread runs f on a goroutine that is locked to an OS thread other
+// than the main thread (the thread group leader). If the calling goroutine
+// was scheduled on the main thread, it keeps that thread locked until f's
+// goroutine has locked its own, so the scheduler cannot hand f the main
+// thread, and then lets it go.
+func onWorkerThread(f func()) {
+	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		f() // f locks again; its thread stays locked for good
+		return
+	}
+	locked := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		close(locked)
+		f()
+	}()
+	<-locked
+	runtime.UnlockOSThread()
 }

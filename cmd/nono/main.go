@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/nono-sandbox/nono/sandbox"
@@ -16,11 +15,6 @@ var (
 	version = "0.1.0-dev"
 	commit  = "unknown"
 )
-
-// The main goroutine keeps the main thread for itself: sandbox.Start
-// confines a separate, locked thread before forking the child, and that
-// thread must never be the thread group leader (whose pid is nono's pid).
-func init() { runtime.LockOSThread() }
 
 func main() {
 	os.Exit(execute(os.Args[1:]))
