@@ -358,12 +358,17 @@ func orPtr[T any](a, b *T) *T {
 }
 
 func unionStr(a, b []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, s := range append(append([]string(nil), a...), b...) {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(a)+len(b))
+	seen := make(map[string]struct{}, len(a)+len(b))
+	for _, l := range [2][]string{a, b} {
+		for _, s := range l {
+			if _, dup := seen[s]; !dup {
+				seen[s] = struct{}{}
+				out = append(out, s)
+			}
 		}
 	}
 	return out

@@ -662,8 +662,8 @@ func (r *Resolved) normalize() {
 		path, source string
 		file         bool
 	}
-	idx := map[key]int{}
-	var out []sandbox.Grant
+	idx := make(map[key]int, len(r.Grants))
+	out := make([]sandbox.Grant, 0, len(r.Grants))
 	for _, g := range r.Grants {
 		k := key{g.Path, g.Source, g.File}
 		if i, ok := idx[k]; ok {
