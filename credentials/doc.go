@@ -4,9 +4,11 @@
 // an outbound request.
 //
 // It must not touch the network itself, start the gateway, read profiles
-// from disk, or import proxy, sandbox, policy or cmd. The proxy package
-// calls ExtractPhantom, PhantomMatches and Route.Inject; cmd resolves every
-// ref with LoadAll before the child starts.
+// from disk, import proxy, sandbox, policy or cmd, or import the 1Password
+// SDK (only credentials/opsdk, linked into nono-op, may). The proxy package
+// calls ExtractPhantom, PhantomMatches and Route.Inject; session resolves
+// every ref with LoadAll before the child starts and then closes the
+// Resolver.
 //
 // # Secrets
 //
@@ -16,8 +18,9 @@
 // load time (header injection). Errors name refs, never values; a malformed
 // ref's error does not echo the input, which may be a pasted secret (a bare
 // "account" that looks like an API key, e.g. sk-..., ghp_..., is refused).
-// Known gaps: go-keyring, the 1Password SDK and os.Getenv return Go strings,
-// and net/http headers are strings, so those copies cannot be wiped.
+// Known gaps: go-keyring, the 1Password SDK (in nono-op) and os.Getenv
+// return Go strings, and net/http headers are strings, so those copies
+// cannot be wiped.
 //
 // # Refs and backends
 //
@@ -25,7 +28,7 @@
 //	keyring://service/account         keyring, explicit service
 //	env://VAR                         parent environment (unset or empty fails)
 //	file:///abs/path                  regular file <= 64 KiB; symlinks followed; one trailing newline trimmed
-//	op://vault/item[/section]/field   1Password: SDK if OP_SERVICE_ACCOUNT_TOKEN is set, else `op read`
+//	op://vault/item[/section]/field   1Password: SDK (in nono-op) if OP_SERVICE_ACCOUNT_TOKEN is set, else `op read`
 //	apple-password://server/account   macOS Passwords (internet password); an error elsewhere
 //
 // The keyring is go-keyring: the Secret Service over D-Bus on Linux
@@ -33,6 +36,29 @@
 // missing entry (with the `secret-tool store` command to fix it), a missing
 // session bus, a missing Secret Service and a locked keyring apart. Every
 // load runs under Resolver.Timeout (default 60 s, for unlock prompts).
+//
+// # 1Password
+//
+// Without OP_SERVICE_ACCOUNT_TOKEN, op:// refs are read with `op read`.
+// With it, they go to the SDK, which does not run in nono: the SDK (a
+// WebAssembly core under wazero's JIT, plus protobuf and OpenTelemetry)
+// would add about 1 ms to every nono start and would share the address
+// space of the supervisor that holds every secret of the session. It runs
+// in the helper nono-op (cmd/nono-op, credentials/opsdk), looked for next
+// to the nono executable (symlinks resolved), then on PATH; if it is
+// missing the load fails with instructions, never falling back to the CLI.
+// OnePassword starts one helper at the first SDK load, with only the token,
+// HOME, PATH, TZ, ZONEINFO, the HTTPS proxy and SSL_CERT_* variables in its
+// environment, and keeps it for the following loads until Resolver.Close,
+// which closes its stdin. A timeout, a malformed answer or a helper that
+// dies kills and reaps it; the error names the ref and shows the first
+// line of its stderr, scrubbed, with the token redacted. The protocol is
+// in ophelper_proto.go (ServeOPHelper is the helper's side): a request is
+// the op:// ref and "\n"; a frame is "OK" or "ER", a space, the length as
+// 8 decimal digits and "\n", then the payload, bounded by MaxSecretSize
+// (OK) or 1 KiB (ER). The first frame is the greeting "nono-op/1" or the
+// SDK client's error. nono reads frames from the raw pipe into buffers it
+// wipes, and never builds a string of the secret.
 //
 // # Presets
 //

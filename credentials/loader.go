@@ -43,8 +43,8 @@ type Resolver struct {
 }
 
 // NewResolver returns a Resolver wired to the real backends: go-keyring,
-// the parent environment, files, 1Password (SDK or CLI, see OnePassword) and,
-// on macOS, Apple Passwords.
+// the parent environment, files, 1Password (SDK helper or CLI, see
+// OnePassword) and, on macOS, Apple Passwords. Close it when done.
 func NewResolver() *Resolver {
 	return &Resolver{Backends: map[Scheme]Loader{
 		SchemeKeyring:       &Keyring{},
@@ -81,6 +81,18 @@ func (r *Resolver) Load(ctx context.Context, ref Ref) (*Secret, error) {
 		return nil, fmt.Errorf("secret from %s is larger than %d bytes", ref.Describe(), MaxSecretSize)
 	}
 	return s, nil
+}
+
+// Close releases what backends keep between loads (the 1Password helper
+// process). Call it once every ref is loaded, before the child starts.
+func (r *Resolver) Close() error {
+	var errs []error
+	for _, b := range r.Backends {
+		if c, ok := b.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // NamedRef is one credential to load: Name says what it is for (a service

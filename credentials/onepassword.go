@@ -18,8 +18,8 @@ import (
 // OPServiceAccountTokenVar selects the 1Password SDK when set.
 const OPServiceAccountTokenVar = "OP_SERVICE_ACCOUNT_TOKEN"
 
-// OPSecretResolver is what OnePassword needs from the 1Password SDK; the
-// SDK's SecretsAPI satisfies it and tests supply a fake.
+// OPSecretResolver is what nono-op needs from the 1Password SDK; the SDK's
+// SecretsAPI satisfies it and tests supply a fake (see ServeOPHelper).
 type OPSecretResolver interface {
 	Resolve(ctx context.Context, secretReference string) (string, error)
 }
@@ -27,21 +27,27 @@ type OPSecretResolver interface {
 // OnePassword loads op:// refs: through the 1Password SDK when a service
 // account token is present, otherwise through `op read` from PATH (which
 // uses the desktop app or an `op signin` session).
+//
+// The SDK does not run in nono: it lives in the helper executable nono-op
+// (cmd/nono-op), started on the first SDK load and kept for the following
+// ones, until Close. See ServeOPHelper for the protocol.
 type OnePassword struct {
 	// Token returns the service account token ("" selects the CLI).
 	// It defaults to reading OP_SERVICE_ACCOUNT_TOKEN.
 	Token func() string
-	// NewSDK builds the SDK resolver; defaults to the real SDK client.
-	NewSDK func(ctx context.Context, token string) (OPSecretResolver, error)
-	// LookPath finds the CLI; defaults to exec.LookPath.
+	// Executable returns the running program, next to which nono-op is
+	// looked for first; defaults to os.Executable.
+	Executable func() (string, error)
+	// LookPath finds the CLI, and nono-op when it is not next to the
+	// executable; defaults to exec.LookPath.
 	LookPath func(string) (string, error)
 
-	mu  sync.Mutex
-	sdk OPSecretResolver
+	mu     sync.Mutex
+	helper *opHelper
 }
 
-// NewOnePassword returns a OnePassword wired to the environment, the real
-// SDK and PATH.
+// NewOnePassword returns a OnePassword wired to the environment, nono-op
+// and PATH.
 func NewOnePassword() *OnePassword { return &OnePassword{} }
 
 // Load implements Loader.
@@ -58,29 +64,39 @@ func (o *OnePassword) Load(ctx context.Context, ref Ref) (*Secret, error) {
 
 func (o *OnePassword) loadSDK(ctx context.Context, ref Ref, token string) (*Secret, error) {
 	o.mu.Lock()
-	sdk := o.sdk
-	if sdk == nil {
-		newSDK := o.NewSDK
-		if newSDK == nil {
-			newSDK = newOPSDK
+	defer o.mu.Unlock()
+	if o.helper == nil {
+		path, err := o.findOPHelper()
+		if err != nil {
+			return nil, err
 		}
-		var err error
-		if sdk, err = newSDK(ctx, token); err != nil {
-			o.mu.Unlock()
-			return nil, fmt.Errorf("1Password SDK (%s is set): %w", OPServiceAccountTokenVar, err)
+		if o.helper, err = startOPHelper(ctx, path, token); err != nil {
+			return nil, err
 		}
-		o.sdk = sdk
 	}
-	o.mu.Unlock()
-	v, err := sdk.Resolve(ctx, ref.URI)
-	if err != nil {
-		return nil, fmt.Errorf("1Password SDK could not resolve %s: %w", ref.URI, err)
+	h := o.helper
+	s, err := h.resolve(ctx, ref)
+	if h.killed.Load() {
+		// A failed exchange, or ctx ended just as the answer arrived:
+		// either way this helper is gone and the next load starts another.
+		h.abort()
+		o.helper = nil
 	}
-	s, err := NewSecret([]byte(v))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.URI, err)
+	return s, err
+}
+
+// Close ends nono-op if it runs. Call it once every ref is loaded, before
+// the sandboxed child starts; Load may be called again afterwards and
+// starts a new helper.
+func (o *OnePassword) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	h := o.helper
+	o.helper = nil
+	if h == nil {
+		return nil
 	}
-	return s, nil
+	return h.close()
 }
 
 // opWaitDelay bounds how long Load waits for `op` to release its pipes after
@@ -137,10 +153,10 @@ func exitSummary(err error) string {
 	return err.Error()
 }
 
-// scrubLine returns the first non-empty line of b with control and
-// non-printable characters removed, shortened to 200 runes, and with any
-// copy of secretOut (what the command printed on stdout) redacted.
-func scrubLine(b, secretOut []byte) string {
+// scrubLine returns the first non-empty line of b made safe by scrubText,
+// with any copy of secretOut (what the command printed on stdout) and of
+// each redact string removed, shortened to 200 runes.
+func scrubLine(b, secretOut []byte, redact ...string) string {
 	line := ""
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -149,20 +165,34 @@ func scrubLine(b, secretOut []byte) string {
 			break
 		}
 	}
-	line = ansiCSI().ReplaceAllString(line, "")
-	line = strings.Map(func(r rune) rune {
-		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
+	return scrubText(line, 200, append(redact, strings.TrimSpace(string(secretOut)))...)
+}
+
+// scrubText removes terminal control sequences and non-printable characters
+// from s (line breaks and tabs become spaces), replaces every redact string
+// of at least 4 bytes with "[redacted]", and shortens the result to
+// maxRunes runes.
+func scrubText(s string, maxRunes int, redact ...string) string {
+	s = ansiCSI().ReplaceAllString(s, "")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			return ' '
+		case r == unicode.ReplacementChar || !unicode.IsPrint(r):
 			return -1
 		}
 		return r
-	}, line)
-	if s := strings.TrimSpace(string(secretOut)); len(s) >= 4 {
-		line = strings.ReplaceAll(line, s, redacted)
+	}, s)
+	for _, x := range redact {
+		if len(x) >= 4 {
+			s = strings.ReplaceAll(s, x, redacted)
+		}
 	}
-	if r := []rune(line); len(r) > 200 {
-		line = string(r[:200]) + "…"
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > maxRunes {
+		s = string(r[:maxRunes]) + "…"
 	}
-	return line
+	return s
 }
 
 // ansiCSI matches terminal control sequences such as colours.

@@ -66,62 +66,6 @@ func TestOnePasswordCLINotInstalled(t *testing.T) {
 	}
 }
 
-type fakeOPSDK struct {
-	secrets map[string]string
-	calls   int
-}
-
-func (f *fakeOPSDK) Resolve(_ context.Context, ref string) (string, error) {
-	f.calls++
-	v, ok := f.secrets[ref]
-	if !ok {
-		return "", errors.New("secret reference not found")
-	}
-	return v, nil
-}
-
-func TestOnePasswordSDK(t *testing.T) {
-	fake := &fakeOPSDK{secrets: map[string]string{"op://V/I/f": "sdk-secret", "op://V/Bad/f": "x\r\ny"}}
-	var gotToken string
-	builds := 0
-	op := &OnePassword{
-		Token: func() string { return "ops_token" },
-		NewSDK: func(_ context.Context, token string) (OPSecretResolver, error) {
-			builds++
-			gotToken = token
-			return fake, nil
-		},
-		LookPath: func(string) (string, error) { t.Fatal("CLI used although a token is set"); return "", nil },
-	}
-	ctx := context.Background()
-	for range 2 {
-		s, err := op.Load(ctx, MustParseRef("op://V/I/f"))
-		if err != nil || string(s.Bytes()) != "sdk-secret" {
-			t.Fatalf("SDK load: %v, %v", s, err)
-		}
-	}
-	if gotToken != "ops_token" || builds != 1 || fake.calls != 2 {
-		t.Fatalf("token %q, builds %d, calls %d", gotToken, builds, fake.calls)
-	}
-	if _, err := op.Load(ctx, MustParseRef("op://V/Missing/f")); err == nil || !strings.Contains(err.Error(), "op://V/Missing/f") {
-		t.Fatalf("missing: err = %v", err)
-	}
-	if _, err := op.Load(ctx, MustParseRef("op://V/Bad/f")); !errors.Is(err, ErrUnsafeSecret) {
-		t.Fatalf("CRLF: err = %v", err)
-	}
-
-	failing := &OnePassword{
-		Token: func() string { return "bad" },
-		NewSDK: func(context.Context, string) (OPSecretResolver, error) {
-			return nil, errors.New("invalid service account token")
-		},
-	}
-	_, err := failing.Load(ctx, MustParseRef("op://V/I/f"))
-	if err == nil || !strings.Contains(err.Error(), OPServiceAccountTokenVar) || strings.Contains(err.Error(), "bad\"") {
-		t.Fatalf("SDK init failure: err = %v", err)
-	}
-}
-
 func TestScrubLine(t *testing.T) {
 	got := scrubLine([]byte("\n\n  \x1b[1mError:\x07 "+strings.Repeat("x", 300)+"\nnext"), nil)
 	if strings.ContainsAny(got, "\x1b\x07") || !strings.HasPrefix(got, "Error: xxx") || len([]rune(got)) != 201 {

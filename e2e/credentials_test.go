@@ -343,3 +343,46 @@ func TestCredentialsMissingSecretFailsBeforeStart(t *testing.T) {
 	r = c.nono("wrap", "--allow", c.work, "--credential", "openai", "--", "true")
 	oneClearError(t, r, "nono wrap does not support proxy flags")
 }
+
+// TestCredentialsOnePasswordHelper: with OP_SERVICE_ACCOUNT_TOKEN set, an
+// op:// ref goes to nono-op next to nono, which runs the real 1Password SDK.
+// A malformed token is refused before the child starts, in one short error
+// that names the variable and the ref but not the token. A nono without
+// nono-op says how to get it instead of falling back to the op CLI.
+func TestCredentialsOnePasswordHelper(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(filepath.Dir(nonoBin), "nono-op")); err != nil {
+		t.Fatalf("nono-op is not next to %s (go tool task build builds both): %v", nonoBin, err)
+	}
+	e := newEnv(t)
+	const token = "ops_notarealtoken"
+	marker := filepath.Join(e.work, "ran")
+	args := []string{"run", "--allow", e.work, "--env-credential-map", "op://Vault/Item/field", "E2E_OP_SECRET", "--", "touch", marker}
+
+	r := e.nonoEnv([]string{"OP_SERVICE_ACCOUNT_TOKEN=" + token}, args...)
+	oneClearError(t, r, "OP_SERVICE_ACCOUNT_TOKEN is set")
+	mustContain(t, r, r.stderr, "op://Vault/Item/field", "invalid service account token")
+
+	alone := filepath.Join(e.root, "alone")
+	if err := os.Mkdir(alone, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(nonoBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(alone, "nono"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r2 := e.runBin(filepath.Join(alone, "nono"), []string{"OP_SERVICE_ACCOUNT_TOKEN=" + token}, args...)
+	oneClearError(t, r2, "helper nono-op, which is neither next to nono")
+	mustContain(t, r2, r2.stderr, "go install github.com/nono-sandbox/nono/cmd/nono-op@latest", "unset OP_SERVICE_ACCOUNT_TOKEN")
+
+	for _, res := range []result{r, r2} {
+		if strings.Contains(res.stderr+res.stdout, "notarealtoken") {
+			t.Fatalf("the token appears in nono's output: %s", res)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the child ran although its credential failed to load")
+	}
+}

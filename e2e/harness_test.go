@@ -25,12 +25,16 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		nonoBin = filepath.Join(dir, "nono")
-		b := exec.Command("go", "build", "-o", nonoBin, "../cmd/nono")
-		b.Env = append(os.Environ(), "CGO_ENABLED=0")
-		b.Stdout, b.Stderr = os.Stderr, os.Stderr
-		if err := b.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building nono:", err)
-			os.Exit(1)
+		// nono-op, the 1Password SDK helper, goes next to nono, where nono
+		// looks for it first.
+		for _, name := range []string{"nono", "nono-op"} {
+			b := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
+			b.Env = append(os.Environ(), "CGO_ENABLED=0")
+			b.Stdout, b.Stderr = os.Stderr, os.Stderr
+			if err := b.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n", name, err)
+				os.Exit(1)
+			}
 		}
 		code := m.Run()
 		os.RemoveAll(dir)
@@ -123,9 +127,15 @@ func (e *env) nono(args ...string) result {
 
 func (e *env) nonoEnv(extra []string, args ...string) result {
 	e.t.Helper()
+	return e.runBin(nonoBin, extra, args...)
+}
+
+// runBin runs bin (a nono binary) like nonoEnv runs the one under test.
+func (e *env) runBin(bin string, extra []string, args ...string) result {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nonoBin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = e.work
 	cmd.Env = append(baseEnv(e.home), extra...)
 	var out, errb bytes.Buffer

@@ -154,7 +154,14 @@ func (p *Plan) loadSecrets() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	loaded, err := credentials.LoadAll(ctx, credentials.NewResolver(), refs)
+	r := credentials.NewResolver()
+	loaded, err := credentials.LoadAll(ctx, r, refs)
+	// Ends the 1Password SDK helper (nono-op) before the child starts: it
+	// holds the service account token and must not outlive the loading.
+	if cerr := r.Close(); cerr != nil && err == nil {
+		credentials.WipeAll(loaded)
+		err = cerr
+	}
 	if err != nil {
 		return fmt.Errorf("loading credentials: %w", err)
 	}
