@@ -2,810 +2,767 @@
 
 package policy
 
-// generatedGroups returns data/groups.json as the strict parser decodes it.
-func generatedGroups() map[string]Group {
-	return map[string]Group{
-		"bun_runtime": Group{
-			Name:        "bun_runtime",
-			Description: "Bun runtime.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.bun",
-				}},
-			},
-		},
-		"claude_cache_linux": Group{
-			Name:        "claude_cache_linux",
-			Description: "Claude Code's Node.js cache.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/.cache/claude-cli-nodejs",
-				}},
-			},
-		},
-		"claude_code_linux": Group{
-			Name:        "claude_code_linux",
-			Description: "Claude Code installation data.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "$HOME/.local/share/claude",
-				}},
-			},
-		},
-		"claude_code_macos": Group{
-			Name:        "claude_code_macos",
-			Description: "Claude Code application data on macOS.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/Library/Application Support/Claude",
-				}},
-			},
-		},
-		"codex_macos": Group{
-			Name:        "codex_macos",
-			Description: "Codex application data on macOS.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/Library/Application Support/Codex",
-				}},
-			},
-		},
-		"dangerous_commands": Group{
-			Name:        "dangerous_commands",
-			Description: "Destructive or privilege-changing commands (startup-only check, deprecated).",
-			Deny: GroupDeny{
-				Commands: []string{"rm", "rmdir", "dd", "chmod", "chown", "chgrp", "mv", "cp", "truncate", "scp", "rsync", "sftp", "ftp", "xargs", "sudo", "su", "doas", "pip", "npm", "kill", "killall", "pkill", "shutdown", "reboot", "halt", "poweroff"},
-			},
-		},
-		"dangerous_commands_linux": Group{
-			Name:        "dangerous_commands_linux",
-			Description: "Destructive Linux system commands (startup-only check, deprecated).",
-			Platform:    "linux",
-			Deny: GroupDeny{
-				Commands: []string{"shred", "mkfs", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkswap", "fdisk", "parted", "gdisk", "wipefs", "chattr", "init", "systemctl", "apt", "apt-get", "dpkg", "yum", "dnf", "pacman", "pkexec"},
-			},
-		},
-		"dangerous_commands_macos": Group{
-			Name:        "dangerous_commands_macos",
-			Description: "Destructive macOS commands (startup-only check, deprecated).",
-			Platform:    "macos",
-			Deny: GroupDeny{
-				Commands: []string{"srm", "brew", "launchctl"},
-			},
-		},
-		"deny_browser_data_linux": Group{
-			Name:        "deny_browser_data_linux",
-			Description: "Browser profiles (cookies, saved passwords, sessions).",
-			Platform:    "linux",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/.config/google-chrome",
-				}, PathEntry{
-					Path: "~/.config/chromium",
-				}, PathEntry{
-					Path: "~/.mozilla/firefox",
-				}, PathEntry{
-					Path: "~/.config/microsoft-edge",
-				}, PathEntry{
-					Path: "~/.config/BraveSoftware",
-				}, PathEntry{
-					Path: "~/.config/vivaldi",
-				}, PathEntry{
-					Path: "~/.config/opera",
-				}},
-			},
-		},
-		"deny_browser_data_macos": Group{
-			Name:        "deny_browser_data_macos",
-			Description: "Browser profiles (cookies, saved passwords, sessions).",
-			Platform:    "macos",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/Library/Application Support/Google/Chrome",
-				}, PathEntry{
-					Path: "~/Library/Application Support/Chromium",
-				}, PathEntry{
-					Path: "~/Library/Application Support/Firefox",
-				}, PathEntry{
-					Path: "~/Library/Application Support/Microsoft Edge",
-				}, PathEntry{
-					Path: "~/Library/Application Support/Arc",
-				}, PathEntry{
-					Path: "~/Library/Application Support/BraveSoftware",
-				}, PathEntry{
-					Path: "~/Library/Application Support/Vivaldi",
-				}, PathEntry{
-					Path: "~/Library/Application Support/com.operasoftware.Opera",
-				}, PathEntry{
-					Path: "~/Library/Safari",
-				}},
-			},
-		},
-		"deny_credentials": Group{
-			Name:        "deny_credentials",
-			Description: "Credentials, keys and tokens (SSH, GPG, cloud CLIs, container registries, package-manager tokens).",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/.ssh",
-				}, PathEntry{
-					Path: "~/.gnupg",
-				}, PathEntry{
-					Path: "~/.aws",
-				}, PathEntry{
-					Path: "~/.azure",
-				}, PathEntry{
-					Path: "~/.config/gcloud",
-				}, PathEntry{
-					Path: "~/.gcloud",
-				}, PathEntry{
-					Path: "~/.kube",
-				}, PathEntry{
-					Path: "~/.docker",
-				}, PathEntry{
-					Path: "~/.git-credentials",
-				}, PathEntry{
-					Path: "~/.netrc",
-				}, PathEntry{
-					Path: "~/.npmrc",
-				}, PathEntry{
-					Path: "~/.bunfig.toml",
-				}, PathEntry{
-					Path: "~/.config/bun/bunfig.toml",
-				}, PathEntry{
-					Path: "~/.vault-token",
-				}, PathEntry{
-					Path: "~/.credentials",
-				}, PathEntry{
-					Path: "~/.secrets",
-				}, PathEntry{
-					Path: "~/.keys",
-				}, PathEntry{
-					Path: "~/.pki",
-				}, PathEntry{
-					Path: "~/.terraform.d",
-				}, PathEntry{
-					Path: "~/.config/op",
-				}},
-			},
-		},
-		"deny_keychains_linux": Group{
-			Name:        "deny_keychains_linux",
-			Description: "Password stores and desktop keyrings.",
-			Platform:    "linux",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/.password-store",
-				}, PathEntry{
-					Path: "~/.1password",
-				}, PathEntry{
-					Path: "~/.op",
-				}, PathEntry{
-					Path: "~/.local/share/keyrings",
-				}},
-			},
-		},
-		"deny_keychains_macos": Group{
-			Name:        "deny_keychains_macos",
-			Description: "macOS keychains and password managers.",
-			Platform:    "macos",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/Library/Keychains",
-				}, PathEntry{
-					Path: "/Library/Keychains",
-				}, PathEntry{
-					Path: "~/.password-store",
-				}, PathEntry{
-					Path: "~/.1password",
-				}, PathEntry{
-					Path: "~/Library/Group Containers/2BUA8C4S2C.com.1password",
-				}, PathEntry{
-					Path: "~/Library/Application Support/1Password",
-				}, PathEntry{
-					Path: "~/Library/Containers/com.1password.1password",
-				}},
-			},
-		},
-		"deny_macos_private": Group{
-			Name:        "deny_macos_private",
-			Description: "Private macOS user data (messages, mail, cookies, device backups).",
-			Platform:    "macos",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/Library/Messages",
-				}, PathEntry{
-					Path: "~/Library/Mail",
-				}, PathEntry{
-					Path: "~/Library/Cookies",
-				}, PathEntry{
-					Path: "~/Library/Containers/com.apple.Safari",
-				}, PathEntry{
-					Path: "~/Library/Application Support/MobileSync",
-				}},
-			},
-		},
-		"deny_shell_configs": Group{
-			Name:        "deny_shell_configs",
-			Description: "Shell start-up files and dotenv files (secrets and code that runs in every shell).",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/.zshrc",
-				}, PathEntry{
-					Path: "~/.zprofile",
-				}, PathEntry{
-					Path: "~/.zshenv",
-				}, PathEntry{
-					Path: "~/.zlogin",
-				}, PathEntry{
-					Path: "~/.zlogout",
-				}, PathEntry{
-					Path: "~/.bashrc",
-				}, PathEntry{
-					Path: "~/.bash_profile",
-				}, PathEntry{
-					Path: "~/.bash_login",
-				}, PathEntry{
-					Path: "~/.bash_logout",
-				}, PathEntry{
-					Path: "~/.profile",
-				}, PathEntry{
-					Path: "~/.config/fish",
-				}, PathEntry{
-					Path: "~/.env",
-				}, PathEntry{
-					Path: "~/.envrc",
-				}},
-			},
-		},
-		"deny_shell_history": Group{
-			Name:        "deny_shell_history",
-			Description: "Shell and REPL history files, which often contain pasted secrets.",
-			Required:    true,
-			Deny: GroupDeny{
-				Access: []PathEntry{PathEntry{
-					Path: "~/.bash_history",
-				}, PathEntry{
-					Path: "~/.zsh_history",
-				}, PathEntry{
-					Path: "~/.history",
-				}, PathEntry{
-					Path: "~/.python_history",
-				}},
-			},
-		},
-		"git_config": Group{
-			Name:        "git_config",
-			Description: "Git configuration (not credentials).",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "$HOME/.gitconfig",
-				}, PathEntry{
-					Path: "$HOME/.gitignore_global",
-				}, PathEntry{
-					Path: "$HOME/.config/git/config",
-				}, PathEntry{
-					Path: "$HOME/.config/git/ignore",
-				}, PathEntry{
-					Path: "$HOME/.config/git/attributes",
-				}},
-			},
-		},
-		"go_runtime": Group{
-			Name:        "go_runtime",
-			Description: "Go toolchain and module cache.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/go",
-				}, PathEntry{
-					Path: "/usr/local/go",
-				}},
-			},
-		},
-		"go_runtime_linux": Group{
-			Name:        "go_runtime_linux",
-			Description: "Go build cache.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/.cache/go-build",
-				}},
-			},
-		},
-		"go_runtime_macos": Group{
-			Name:        "go_runtime_macos",
-			Description: "Go build cache on macOS.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/Library/Caches/go-build",
-				}},
-			},
-		},
-		"homebrew_linux": Group{
-			Name:        "homebrew_linux",
-			Description: "Homebrew on Linux (Linuxbrew).",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/home/linuxbrew/.linuxbrew",
-				}},
-			},
-		},
-		"homebrew_macos": Group{
-			Name:        "homebrew_macos",
-			Description: "Homebrew on macOS.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/opt/homebrew",
-				}, PathEntry{
-					Path: "/usr/local/Homebrew",
-				}, PathEntry{
-					Path: "/usr/local/Cellar",
-				}},
-			},
-		},
-		"java_runtime": Group{
-			Name:        "java_runtime",
-			Description: "JDKs, Maven and Gradle caches.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.sdkman",
-				}, PathEntry{
-					Path: "~/.m2/repository",
-				}, PathEntry{
-					Path: "~/.m2/wrapper",
-				}, PathEntry{
-					Path: "~/.gradle/caches",
-				}, PathEntry{
-					Path: "~/.gradle/wrapper",
-				}},
-			},
-		},
-		"linux_runtime_state": Group{
-			Name:        "linux_runtime_state",
-			Description: "Read access to runtime state under /run (sockets are still mediated separately).",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/run",
-				}, PathEntry{
-					Path: "/var/run",
-				}},
-			},
-		},
-		"linux_sysfs_read": Group{
-			Name:        "linux_sysfs_read",
-			Description: "Read access to /sys (CPU topology, device information).",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/sys",
-				}},
-			},
-		},
-		"linux_temp_read": Group{
-			Name:        "linux_temp_read",
-			Description: "Read access to /tmp.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/tmp",
-				}},
-			},
-		},
-		"mise_manager": Group{
-			Name:        "mise_manager",
-			Description: "mise tool manager.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/etc/mise",
-				}, PathEntry{
-					Path: "~/.local/bin/mise",
-				}, PathEntry{
-					Path: "~/.config/mise",
-				}, PathEntry{
-					Path: "~/.local/share/mise",
-				}},
-			},
-		},
-		"nix_runtime": Group{
-			Name:        "nix_runtime",
-			Description: "Nix profiles and store.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.nix-profile",
-				}, PathEntry{
-					Path: "~/.local/state/nix/profile",
-				}, PathEntry{
-					Path: "~/.local/state/nix/profiles",
-				}, PathEntry{
-					Path: "~/.nix-defexpr",
-				}, PathEntry{
-					Path: "~/.local/state/nix/defexpr",
-				}, PathEntry{
-					Path: "/run/current-system/sw",
-				}, PathEntry{
-					Path: "/etc/profiles/per-user",
-				}, PathEntry{
-					Path: "/nix/var/nix/profiles",
-				}, PathEntry{
-					Path: "/nix/store",
-				}},
-			},
-		},
-		"node_runtime": Group{
-			Name:        "node_runtime",
-			Description: "Node.js version managers, global modules and package caches.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.nvm",
-				}, PathEntry{
-					Path: "~/.fnm",
-				}, PathEntry{
-					Path: "~/.npm",
-				}, PathEntry{
-					Path: "~/.node",
-				}, PathEntry{
-					Path: "~/.local/share/fnm",
-				}, PathEntry{
-					Path: "/usr/local/lib/node_modules",
-				}, PathEntry{
-					Path: "~/Library/pnpm",
-					When: When{"macos"},
-				}, PathEntry{
-					Path: "~/.local/share/pnpm",
-				}},
-			},
-		},
-		"opencode_linux": Group{
-			Name:        "opencode_linux",
-			Description: "OpenCode binaries.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.opencode/bin",
-				}},
-			},
-		},
-		"python_runtime": Group{
-			Name:        "python_runtime",
-			Description: "Python version managers and user site packages.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.pyenv",
-				}, PathEntry{
-					Path: "~/.local/lib",
-				}, PathEntry{
-					Path: "~/.local/share/uv",
-				}, PathEntry{
-					Path: "~/.conda",
-				}},
-			},
-		},
-		"rust_runtime": Group{
-			Name:        "rust_runtime",
-			Description: "Rust toolchains and cargo.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.cargo",
-				}, PathEntry{
-					Path: "~/.rustup",
-				}},
-			},
-		},
-		"system_read_linux_core": Group{
-			Name:        "system_read_linux_core",
-			Description: "Read access to system binaries, libraries, certificates, name resolution and basic devices.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/bin",
-				}, PathEntry{
-					Path: "/sbin",
-				}, PathEntry{
-					Path: "/usr/bin",
-				}, PathEntry{
-					Path: "/usr/sbin",
-				}, PathEntry{
-					Path: "/usr/local/bin",
-				}, PathEntry{
-					Path: "/lib",
-				}, PathEntry{
-					Path: "/lib64",
-				}, PathEntry{
-					Path: "/lib/x86_64-linux-gnu",
-				}, PathEntry{
-					Path: "/lib/aarch64-linux-gnu",
-				}, PathEntry{
-					Path: "/usr/lib",
-				}, PathEntry{
-					Path: "/usr/lib64",
-				}, PathEntry{
-					Path: "/usr/lib/x86_64-linux-gnu",
-				}, PathEntry{
-					Path: "/usr/lib/aarch64-linux-gnu",
-				}, PathEntry{
-					Path: "/usr/local/lib",
-				}, PathEntry{
-					Path: "/usr/local/lib64",
-				}, PathEntry{
-					Path: "/etc/resolv.conf",
-				}, PathEntry{
-					Path: "/run/systemd/resolve",
-				}, PathEntry{
-					Path: "/etc/hosts",
-				}, PathEntry{
-					Path: "/etc/gitconfig",
-				}, PathEntry{
-					Path: "/etc/nsswitch.conf",
-				}, PathEntry{
-					Path: "/etc/gai.conf",
-				}, PathEntry{
-					Path: "/etc/ssl",
-				}, PathEntry{
-					Path: "/etc/pki",
-				}, PathEntry{
-					Path: "/etc/ca-certificates",
-				}, PathEntry{
-					Path: "/etc/crypto-policies",
-				}, PathEntry{
-					Path: "/etc/ld.so.cache",
-				}, PathEntry{
-					Path: "/etc/ld.so.conf",
-				}, PathEntry{
-					Path: "/etc/ld.so.conf.d",
-				}, PathEntry{
-					Path: "/etc/localtime",
-				}, PathEntry{
-					Path: "/etc/timezone",
-				}, PathEntry{
-					Path: "/etc/locale.conf",
-				}, PathEntry{
-					Path: "/etc/locale.gen",
-				}, PathEntry{
-					Path: "/etc/alternatives",
-				}, PathEntry{
-					Path: "/etc/os-release",
-				}, PathEntry{
-					Path: "/etc/services",
-				}, PathEntry{
-					Path: "/usr/share",
-				}, PathEntry{
-					Path: "/usr/share/locale",
-				}, PathEntry{
-					Path: "/usr/share/locale-langpack",
-				}, PathEntry{
-					Path: "/usr/share/zoneinfo",
-				}, PathEntry{
-					Path: "/usr/share/terminfo",
-				}, PathEntry{
-					Path: "/usr/share/ca-certificates",
-				}, PathEntry{
-					Path: "/lib/terminfo",
-				}, PathEntry{
-					Path: "/etc/terminfo",
-				}, PathEntry{
-					Path: "/dev/null",
-				}, PathEntry{
-					Path: "/dev/zero",
-				}, PathEntry{
-					Path: "/dev/random",
-				}, PathEntry{
-					Path: "/dev/urandom",
-				}, PathEntry{
-					Path: "/dev/full",
-				}, PathEntry{
-					Path: "/dev/tty",
-				}, PathEntry{
-					Path: "/dev/console",
-				}, PathEntry{
-					Path: "/dev/stdin",
-				}, PathEntry{
-					Path: "/dev/stdout",
-				}, PathEntry{
-					Path: "/dev/stderr",
-				}, PathEntry{
-					Path: "/dev/fd",
-				}, PathEntry{
-					Path: "/dev/pts",
-				}, PathEntry{
-					Path: "/proc/self",
-				}, PathEntry{
-					Path: "/proc/cpuinfo",
-				}, PathEntry{
-					Path: "/proc/meminfo",
-				}, PathEntry{
-					Path: "/proc/stat",
-				}, PathEntry{
-					Path: "/proc/loadavg",
-				}, PathEntry{
-					Path: "/proc/version",
-				}, PathEntry{
-					Path: "/proc/filesystems",
-				}},
-			},
-		},
-		"system_read_macos": Group{
-			Name:        "system_read_macos",
-			Description: "Read access to macOS system binaries, libraries and frameworks.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "/bin",
-				}, PathEntry{
-					Path: "/sbin",
-				}, PathEntry{
-					Path: "/usr/bin",
-				}, PathEntry{
-					Path: "/usr/sbin",
-				}, PathEntry{
-					Path: "/usr/lib",
-				}, PathEntry{
-					Path: "/usr/libexec",
-				}, PathEntry{
-					Path: "/usr/share",
-				}, PathEntry{
-					Path: "/usr/local/bin",
-				}, PathEntry{
-					Path: "/System/Library",
-				}, PathEntry{
-					Path: "/Library/Frameworks",
-				}, PathEntry{
-					Path: "/private/etc/hosts",
-				}, PathEntry{
-					Path: "/private/etc/resolv.conf",
-				}, PathEntry{
-					Path: "/private/etc/ssl",
-				}, PathEntry{
-					Path: "/private/var/db/timezone",
-				}, PathEntry{
-					Path: "/dev/null",
-				}, PathEntry{
-					Path: "/dev/zero",
-				}, PathEntry{
-					Path: "/dev/random",
-				}, PathEntry{
-					Path: "/dev/urandom",
-				}, PathEntry{
-					Path: "/dev/tty",
-				}, PathEntry{
-					Path: "/dev/fd",
-				}},
-			},
-		},
-		"system_write_linux": Group{
-			Name:        "system_write_linux",
-			Description: "Write-only access to temporary directories and standard devices. A directory that contains $HOME is dropped.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				Write: []PathEntry{PathEntry{
-					Path: "/tmp",
-				}, PathEntry{
-					Path: "/dev/null",
-				}, PathEntry{
-					Path: "/dev/zero",
-				}, PathEntry{
-					Path: "/dev/full",
-				}, PathEntry{
-					Path: "/dev/tty",
-				}, PathEntry{
-					Path: "/dev/stdout",
-				}, PathEntry{
-					Path: "/dev/stderr",
-				}, PathEntry{
-					Path: "/dev/fd",
-				}, PathEntry{
-					Path: "/dev/pts",
-				}, PathEntry{
-					Path: "/proc/self/fd",
-				}, PathEntry{
-					Path: "$TMPDIR",
-				}},
-			},
-		},
-		"system_write_macos": Group{
-			Name:        "system_write_macos",
-			Description: "Write access to macOS temporary directories and standard devices.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				Write: []PathEntry{PathEntry{
-					Path: "/private/tmp",
-				}, PathEntry{
-					Path: "/private/var/folders",
-				}, PathEntry{
-					Path: "/dev/null",
-				}, PathEntry{
-					Path: "/dev/tty",
-				}, PathEntry{
-					Path: "/dev/fd",
-				}, PathEntry{
-					Path: "$TMPDIR",
-				}},
-			},
-		},
-		"unlink_protection": Group{
-			Name:        "unlink_protection",
-			Description: "Forbid deleting files outside user-writable grants. Effective on macOS (Seatbelt) only; a no-op on Linux, where deletion needs the write right on the parent directory.",
-			Deny: GroupDeny{
-				Unlink:                        true,
-				UnlinkOverrideForUserWritable: true,
-			},
-		},
-		"user_caches_linux": Group{
-			Name:        "user_caches_linux",
-			Description: "Read-write access to the user cache directory.",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/.cache",
-				}},
-			},
-		},
-		"user_caches_macos": Group{
-			Name:        "user_caches_macos",
-			Description: "Read-write access to the user cache directory.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/Library/Caches",
-				}},
-			},
-		},
-		"user_tools": Group{
-			Name:        "user_tools",
-			Description: "User-installed tools, man pages and shell completions.",
-			Allow: GroupAllow{
-				Read: []PathEntry{PathEntry{
-					Path: "~/.local/bin",
-				}, PathEntry{
-					Path: "~/.local/share/applications",
-				}, PathEntry{
-					Path: "~/.local/share/man",
-				}, PathEntry{
-					Path: "~/.local/share/bash-completion",
-				}, PathEntry{
-					Path: "~/.local/share/zsh",
-				}},
-			},
-		},
-		"vscode_linux": Group{
-			Name:        "vscode_linux",
-			Description: "VS Code user data and extensions (for IDE integrations).",
-			Platform:    "linux",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "$HOME/.vscode",
-				}, PathEntry{
-					Path: "$HOME/.config/Code",
-				}},
-			},
-		},
-		"vscode_macos": Group{
-			Name:        "vscode_macos",
-			Description: "VS Code user data on macOS.",
-			Platform:    "macos",
-			Allow: GroupAllow{
-				ReadWrite: []PathEntry{PathEntry{
-					Path: "~/.vscode",
-				}, PathEntry{
-					Path: "~/Library/Application Support/Code",
-				}},
-			},
-		},
-	}
-}
+// generatedGroups is data/groups.json as the strict parser decodes it,
+// sorted by name. A package-level literal without maps is laid out by the
+// linker: using it costs no code, allocation or hashing at start-up.
+var generatedGroups = []Group{Group{
+	Name:        "bun_runtime",
+	Description: "Bun runtime.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.bun",
+		}},
+	},
+}, Group{
+	Name:        "claude_cache_linux",
+	Description: "Claude Code's Node.js cache.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/.cache/claude-cli-nodejs",
+		}},
+	},
+}, Group{
+	Name:        "claude_code_linux",
+	Description: "Claude Code installation data.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "$HOME/.local/share/claude",
+		}},
+	},
+}, Group{
+	Name:        "claude_code_macos",
+	Description: "Claude Code application data on macOS.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/Library/Application Support/Claude",
+		}},
+	},
+}, Group{
+	Name:        "codex_macos",
+	Description: "Codex application data on macOS.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/Library/Application Support/Codex",
+		}},
+	},
+}, Group{
+	Name:        "dangerous_commands",
+	Description: "Destructive or privilege-changing commands (startup-only check, deprecated).",
+	Deny: GroupDeny{
+		Commands: []string{"rm", "rmdir", "dd", "chmod", "chown", "chgrp", "mv", "cp", "truncate", "scp", "rsync", "sftp", "ftp", "xargs", "sudo", "su", "doas", "pip", "npm", "kill", "killall", "pkill", "shutdown", "reboot", "halt", "poweroff"},
+	},
+}, Group{
+	Name:        "dangerous_commands_linux",
+	Description: "Destructive Linux system commands (startup-only check, deprecated).",
+	Platform:    "linux",
+	Deny: GroupDeny{
+		Commands: []string{"shred", "mkfs", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkswap", "fdisk", "parted", "gdisk", "wipefs", "chattr", "init", "systemctl", "apt", "apt-get", "dpkg", "yum", "dnf", "pacman", "pkexec"},
+	},
+}, Group{
+	Name:        "dangerous_commands_macos",
+	Description: "Destructive macOS commands (startup-only check, deprecated).",
+	Platform:    "macos",
+	Deny: GroupDeny{
+		Commands: []string{"srm", "brew", "launchctl"},
+	},
+}, Group{
+	Name:        "deny_browser_data_linux",
+	Description: "Browser profiles (cookies, saved passwords, sessions).",
+	Platform:    "linux",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/.config/google-chrome",
+		}, PathEntry{
+			Path: "~/.config/chromium",
+		}, PathEntry{
+			Path: "~/.mozilla/firefox",
+		}, PathEntry{
+			Path: "~/.config/microsoft-edge",
+		}, PathEntry{
+			Path: "~/.config/BraveSoftware",
+		}, PathEntry{
+			Path: "~/.config/vivaldi",
+		}, PathEntry{
+			Path: "~/.config/opera",
+		}},
+	},
+}, Group{
+	Name:        "deny_browser_data_macos",
+	Description: "Browser profiles (cookies, saved passwords, sessions).",
+	Platform:    "macos",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/Library/Application Support/Google/Chrome",
+		}, PathEntry{
+			Path: "~/Library/Application Support/Chromium",
+		}, PathEntry{
+			Path: "~/Library/Application Support/Firefox",
+		}, PathEntry{
+			Path: "~/Library/Application Support/Microsoft Edge",
+		}, PathEntry{
+			Path: "~/Library/Application Support/Arc",
+		}, PathEntry{
+			Path: "~/Library/Application Support/BraveSoftware",
+		}, PathEntry{
+			Path: "~/Library/Application Support/Vivaldi",
+		}, PathEntry{
+			Path: "~/Library/Application Support/com.operasoftware.Opera",
+		}, PathEntry{
+			Path: "~/Library/Safari",
+		}},
+	},
+}, Group{
+	Name:        "deny_credentials",
+	Description: "Credentials, keys and tokens (SSH, GPG, cloud CLIs, container registries, package-manager tokens).",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/.ssh",
+		}, PathEntry{
+			Path: "~/.gnupg",
+		}, PathEntry{
+			Path: "~/.aws",
+		}, PathEntry{
+			Path: "~/.azure",
+		}, PathEntry{
+			Path: "~/.config/gcloud",
+		}, PathEntry{
+			Path: "~/.gcloud",
+		}, PathEntry{
+			Path: "~/.kube",
+		}, PathEntry{
+			Path: "~/.docker",
+		}, PathEntry{
+			Path: "~/.git-credentials",
+		}, PathEntry{
+			Path: "~/.netrc",
+		}, PathEntry{
+			Path: "~/.npmrc",
+		}, PathEntry{
+			Path: "~/.bunfig.toml",
+		}, PathEntry{
+			Path: "~/.config/bun/bunfig.toml",
+		}, PathEntry{
+			Path: "~/.vault-token",
+		}, PathEntry{
+			Path: "~/.credentials",
+		}, PathEntry{
+			Path: "~/.secrets",
+		}, PathEntry{
+			Path: "~/.keys",
+		}, PathEntry{
+			Path: "~/.pki",
+		}, PathEntry{
+			Path: "~/.terraform.d",
+		}, PathEntry{
+			Path: "~/.config/op",
+		}},
+	},
+}, Group{
+	Name:        "deny_keychains_linux",
+	Description: "Password stores and desktop keyrings.",
+	Platform:    "linux",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/.password-store",
+		}, PathEntry{
+			Path: "~/.1password",
+		}, PathEntry{
+			Path: "~/.op",
+		}, PathEntry{
+			Path: "~/.local/share/keyrings",
+		}},
+	},
+}, Group{
+	Name:        "deny_keychains_macos",
+	Description: "macOS keychains and password managers.",
+	Platform:    "macos",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/Library/Keychains",
+		}, PathEntry{
+			Path: "/Library/Keychains",
+		}, PathEntry{
+			Path: "~/.password-store",
+		}, PathEntry{
+			Path: "~/.1password",
+		}, PathEntry{
+			Path: "~/Library/Group Containers/2BUA8C4S2C.com.1password",
+		}, PathEntry{
+			Path: "~/Library/Application Support/1Password",
+		}, PathEntry{
+			Path: "~/Library/Containers/com.1password.1password",
+		}},
+	},
+}, Group{
+	Name:        "deny_macos_private",
+	Description: "Private macOS user data (messages, mail, cookies, device backups).",
+	Platform:    "macos",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/Library/Messages",
+		}, PathEntry{
+			Path: "~/Library/Mail",
+		}, PathEntry{
+			Path: "~/Library/Cookies",
+		}, PathEntry{
+			Path: "~/Library/Containers/com.apple.Safari",
+		}, PathEntry{
+			Path: "~/Library/Application Support/MobileSync",
+		}},
+	},
+}, Group{
+	Name:        "deny_shell_configs",
+	Description: "Shell start-up files and dotenv files (secrets and code that runs in every shell).",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/.zshrc",
+		}, PathEntry{
+			Path: "~/.zprofile",
+		}, PathEntry{
+			Path: "~/.zshenv",
+		}, PathEntry{
+			Path: "~/.zlogin",
+		}, PathEntry{
+			Path: "~/.zlogout",
+		}, PathEntry{
+			Path: "~/.bashrc",
+		}, PathEntry{
+			Path: "~/.bash_profile",
+		}, PathEntry{
+			Path: "~/.bash_login",
+		}, PathEntry{
+			Path: "~/.bash_logout",
+		}, PathEntry{
+			Path: "~/.profile",
+		}, PathEntry{
+			Path: "~/.config/fish",
+		}, PathEntry{
+			Path: "~/.env",
+		}, PathEntry{
+			Path: "~/.envrc",
+		}},
+	},
+}, Group{
+	Name:        "deny_shell_history",
+	Description: "Shell and REPL history files, which often contain pasted secrets.",
+	Required:    true,
+	Deny: GroupDeny{
+		Access: []PathEntry{PathEntry{
+			Path: "~/.bash_history",
+		}, PathEntry{
+			Path: "~/.zsh_history",
+		}, PathEntry{
+			Path: "~/.history",
+		}, PathEntry{
+			Path: "~/.python_history",
+		}},
+	},
+}, Group{
+	Name:        "git_config",
+	Description: "Git configuration (not credentials).",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "$HOME/.gitconfig",
+		}, PathEntry{
+			Path: "$HOME/.gitignore_global",
+		}, PathEntry{
+			Path: "$HOME/.config/git/config",
+		}, PathEntry{
+			Path: "$HOME/.config/git/ignore",
+		}, PathEntry{
+			Path: "$HOME/.config/git/attributes",
+		}},
+	},
+}, Group{
+	Name:        "go_runtime",
+	Description: "Go toolchain and module cache.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/go",
+		}, PathEntry{
+			Path: "/usr/local/go",
+		}},
+	},
+}, Group{
+	Name:        "go_runtime_linux",
+	Description: "Go build cache.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/.cache/go-build",
+		}},
+	},
+}, Group{
+	Name:        "go_runtime_macos",
+	Description: "Go build cache on macOS.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/Library/Caches/go-build",
+		}},
+	},
+}, Group{
+	Name:        "homebrew_linux",
+	Description: "Homebrew on Linux (Linuxbrew).",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/home/linuxbrew/.linuxbrew",
+		}},
+	},
+}, Group{
+	Name:        "homebrew_macos",
+	Description: "Homebrew on macOS.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/opt/homebrew",
+		}, PathEntry{
+			Path: "/usr/local/Homebrew",
+		}, PathEntry{
+			Path: "/usr/local/Cellar",
+		}},
+	},
+}, Group{
+	Name:        "java_runtime",
+	Description: "JDKs, Maven and Gradle caches.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.sdkman",
+		}, PathEntry{
+			Path: "~/.m2/repository",
+		}, PathEntry{
+			Path: "~/.m2/wrapper",
+		}, PathEntry{
+			Path: "~/.gradle/caches",
+		}, PathEntry{
+			Path: "~/.gradle/wrapper",
+		}},
+	},
+}, Group{
+	Name:        "linux_runtime_state",
+	Description: "Read access to runtime state under /run (sockets are still mediated separately).",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/run",
+		}, PathEntry{
+			Path: "/var/run",
+		}},
+	},
+}, Group{
+	Name:        "linux_sysfs_read",
+	Description: "Read access to /sys (CPU topology, device information).",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/sys",
+		}},
+	},
+}, Group{
+	Name:        "linux_temp_read",
+	Description: "Read access to /tmp.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/tmp",
+		}},
+	},
+}, Group{
+	Name:        "mise_manager",
+	Description: "mise tool manager.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/etc/mise",
+		}, PathEntry{
+			Path: "~/.local/bin/mise",
+		}, PathEntry{
+			Path: "~/.config/mise",
+		}, PathEntry{
+			Path: "~/.local/share/mise",
+		}},
+	},
+}, Group{
+	Name:        "nix_runtime",
+	Description: "Nix profiles and store.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.nix-profile",
+		}, PathEntry{
+			Path: "~/.local/state/nix/profile",
+		}, PathEntry{
+			Path: "~/.local/state/nix/profiles",
+		}, PathEntry{
+			Path: "~/.nix-defexpr",
+		}, PathEntry{
+			Path: "~/.local/state/nix/defexpr",
+		}, PathEntry{
+			Path: "/run/current-system/sw",
+		}, PathEntry{
+			Path: "/etc/profiles/per-user",
+		}, PathEntry{
+			Path: "/nix/var/nix/profiles",
+		}, PathEntry{
+			Path: "/nix/store",
+		}},
+	},
+}, Group{
+	Name:        "node_runtime",
+	Description: "Node.js version managers, global modules and package caches.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.nvm",
+		}, PathEntry{
+			Path: "~/.fnm",
+		}, PathEntry{
+			Path: "~/.npm",
+		}, PathEntry{
+			Path: "~/.node",
+		}, PathEntry{
+			Path: "~/.local/share/fnm",
+		}, PathEntry{
+			Path: "/usr/local/lib/node_modules",
+		}, PathEntry{
+			Path: "~/Library/pnpm",
+			When: When{"macos"},
+		}, PathEntry{
+			Path: "~/.local/share/pnpm",
+		}},
+	},
+}, Group{
+	Name:        "opencode_linux",
+	Description: "OpenCode binaries.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.opencode/bin",
+		}},
+	},
+}, Group{
+	Name:        "python_runtime",
+	Description: "Python version managers and user site packages.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.pyenv",
+		}, PathEntry{
+			Path: "~/.local/lib",
+		}, PathEntry{
+			Path: "~/.local/share/uv",
+		}, PathEntry{
+			Path: "~/.conda",
+		}},
+	},
+}, Group{
+	Name:        "rust_runtime",
+	Description: "Rust toolchains and cargo.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.cargo",
+		}, PathEntry{
+			Path: "~/.rustup",
+		}},
+	},
+}, Group{
+	Name:        "system_read_linux_core",
+	Description: "Read access to system binaries, libraries, certificates, name resolution and basic devices.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/bin",
+		}, PathEntry{
+			Path: "/sbin",
+		}, PathEntry{
+			Path: "/usr/bin",
+		}, PathEntry{
+			Path: "/usr/sbin",
+		}, PathEntry{
+			Path: "/usr/local/bin",
+		}, PathEntry{
+			Path: "/lib",
+		}, PathEntry{
+			Path: "/lib64",
+		}, PathEntry{
+			Path: "/lib/x86_64-linux-gnu",
+		}, PathEntry{
+			Path: "/lib/aarch64-linux-gnu",
+		}, PathEntry{
+			Path: "/usr/lib",
+		}, PathEntry{
+			Path: "/usr/lib64",
+		}, PathEntry{
+			Path: "/usr/lib/x86_64-linux-gnu",
+		}, PathEntry{
+			Path: "/usr/lib/aarch64-linux-gnu",
+		}, PathEntry{
+			Path: "/usr/local/lib",
+		}, PathEntry{
+			Path: "/usr/local/lib64",
+		}, PathEntry{
+			Path: "/etc/resolv.conf",
+		}, PathEntry{
+			Path: "/run/systemd/resolve",
+		}, PathEntry{
+			Path: "/etc/hosts",
+		}, PathEntry{
+			Path: "/etc/gitconfig",
+		}, PathEntry{
+			Path: "/etc/nsswitch.conf",
+		}, PathEntry{
+			Path: "/etc/gai.conf",
+		}, PathEntry{
+			Path: "/etc/ssl",
+		}, PathEntry{
+			Path: "/etc/pki",
+		}, PathEntry{
+			Path: "/etc/ca-certificates",
+		}, PathEntry{
+			Path: "/etc/crypto-policies",
+		}, PathEntry{
+			Path: "/etc/ld.so.cache",
+		}, PathEntry{
+			Path: "/etc/ld.so.conf",
+		}, PathEntry{
+			Path: "/etc/ld.so.conf.d",
+		}, PathEntry{
+			Path: "/etc/localtime",
+		}, PathEntry{
+			Path: "/etc/timezone",
+		}, PathEntry{
+			Path: "/etc/locale.conf",
+		}, PathEntry{
+			Path: "/etc/locale.gen",
+		}, PathEntry{
+			Path: "/etc/alternatives",
+		}, PathEntry{
+			Path: "/etc/os-release",
+		}, PathEntry{
+			Path: "/etc/services",
+		}, PathEntry{
+			Path: "/usr/share",
+		}, PathEntry{
+			Path: "/usr/share/locale",
+		}, PathEntry{
+			Path: "/usr/share/locale-langpack",
+		}, PathEntry{
+			Path: "/usr/share/zoneinfo",
+		}, PathEntry{
+			Path: "/usr/share/terminfo",
+		}, PathEntry{
+			Path: "/usr/share/ca-certificates",
+		}, PathEntry{
+			Path: "/lib/terminfo",
+		}, PathEntry{
+			Path: "/etc/terminfo",
+		}, PathEntry{
+			Path: "/dev/null",
+		}, PathEntry{
+			Path: "/dev/zero",
+		}, PathEntry{
+			Path: "/dev/random",
+		}, PathEntry{
+			Path: "/dev/urandom",
+		}, PathEntry{
+			Path: "/dev/full",
+		}, PathEntry{
+			Path: "/dev/tty",
+		}, PathEntry{
+			Path: "/dev/console",
+		}, PathEntry{
+			Path: "/dev/stdin",
+		}, PathEntry{
+			Path: "/dev/stdout",
+		}, PathEntry{
+			Path: "/dev/stderr",
+		}, PathEntry{
+			Path: "/dev/fd",
+		}, PathEntry{
+			Path: "/dev/pts",
+		}, PathEntry{
+			Path: "/proc/self",
+		}, PathEntry{
+			Path: "/proc/cpuinfo",
+		}, PathEntry{
+			Path: "/proc/meminfo",
+		}, PathEntry{
+			Path: "/proc/stat",
+		}, PathEntry{
+			Path: "/proc/loadavg",
+		}, PathEntry{
+			Path: "/proc/version",
+		}, PathEntry{
+			Path: "/proc/filesystems",
+		}},
+	},
+}, Group{
+	Name:        "system_read_macos",
+	Description: "Read access to macOS system binaries, libraries and frameworks.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "/bin",
+		}, PathEntry{
+			Path: "/sbin",
+		}, PathEntry{
+			Path: "/usr/bin",
+		}, PathEntry{
+			Path: "/usr/sbin",
+		}, PathEntry{
+			Path: "/usr/lib",
+		}, PathEntry{
+			Path: "/usr/libexec",
+		}, PathEntry{
+			Path: "/usr/share",
+		}, PathEntry{
+			Path: "/usr/local/bin",
+		}, PathEntry{
+			Path: "/System/Library",
+		}, PathEntry{
+			Path: "/Library/Frameworks",
+		}, PathEntry{
+			Path: "/private/etc/hosts",
+		}, PathEntry{
+			Path: "/private/etc/resolv.conf",
+		}, PathEntry{
+			Path: "/private/etc/ssl",
+		}, PathEntry{
+			Path: "/private/var/db/timezone",
+		}, PathEntry{
+			Path: "/dev/null",
+		}, PathEntry{
+			Path: "/dev/zero",
+		}, PathEntry{
+			Path: "/dev/random",
+		}, PathEntry{
+			Path: "/dev/urandom",
+		}, PathEntry{
+			Path: "/dev/tty",
+		}, PathEntry{
+			Path: "/dev/fd",
+		}},
+	},
+}, Group{
+	Name:        "system_write_linux",
+	Description: "Write-only access to temporary directories and standard devices. A directory that contains $HOME is dropped.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		Write: []PathEntry{PathEntry{
+			Path: "/tmp",
+		}, PathEntry{
+			Path: "/dev/null",
+		}, PathEntry{
+			Path: "/dev/zero",
+		}, PathEntry{
+			Path: "/dev/full",
+		}, PathEntry{
+			Path: "/dev/tty",
+		}, PathEntry{
+			Path: "/dev/stdout",
+		}, PathEntry{
+			Path: "/dev/stderr",
+		}, PathEntry{
+			Path: "/dev/fd",
+		}, PathEntry{
+			Path: "/dev/pts",
+		}, PathEntry{
+			Path: "/proc/self/fd",
+		}, PathEntry{
+			Path: "$TMPDIR",
+		}},
+	},
+}, Group{
+	Name:        "system_write_macos",
+	Description: "Write access to macOS temporary directories and standard devices.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		Write: []PathEntry{PathEntry{
+			Path: "/private/tmp",
+		}, PathEntry{
+			Path: "/private/var/folders",
+		}, PathEntry{
+			Path: "/dev/null",
+		}, PathEntry{
+			Path: "/dev/tty",
+		}, PathEntry{
+			Path: "/dev/fd",
+		}, PathEntry{
+			Path: "$TMPDIR",
+		}},
+	},
+}, Group{
+	Name:        "unlink_protection",
+	Description: "Forbid deleting files outside user-writable grants. Effective on macOS (Seatbelt) only; a no-op on Linux, where deletion needs the write right on the parent directory.",
+	Deny: GroupDeny{
+		Unlink:                        true,
+		UnlinkOverrideForUserWritable: true,
+	},
+}, Group{
+	Name:        "user_caches_linux",
+	Description: "Read-write access to the user cache directory.",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/.cache",
+		}},
+	},
+}, Group{
+	Name:        "user_caches_macos",
+	Description: "Read-write access to the user cache directory.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/Library/Caches",
+		}},
+	},
+}, Group{
+	Name:        "user_tools",
+	Description: "User-installed tools, man pages and shell completions.",
+	Allow: GroupAllow{
+		Read: []PathEntry{PathEntry{
+			Path: "~/.local/bin",
+		}, PathEntry{
+			Path: "~/.local/share/applications",
+		}, PathEntry{
+			Path: "~/.local/share/man",
+		}, PathEntry{
+			Path: "~/.local/share/bash-completion",
+		}, PathEntry{
+			Path: "~/.local/share/zsh",
+		}},
+	},
+}, Group{
+	Name:        "vscode_linux",
+	Description: "VS Code user data and extensions (for IDE integrations).",
+	Platform:    "linux",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "$HOME/.vscode",
+		}, PathEntry{
+			Path: "$HOME/.config/Code",
+		}},
+	},
+}, Group{
+	Name:        "vscode_macos",
+	Description: "VS Code user data on macOS.",
+	Platform:    "macos",
+	Allow: GroupAllow{
+		ReadWrite: []PathEntry{PathEntry{
+			Path: "~/.vscode",
+		}, PathEntry{
+			Path: "~/Library/Application Support/Code",
+		}},
+	},
+}}
 
 // generatedProfile returns a fresh copy of the built-in profile name as
 // ParseProfile decodes data/profiles/NAME.jsonc.

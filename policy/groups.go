@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"runtime"
 	"sort"
-	"sync"
 )
 
 //go:generate go test -run ^TestBuiltinGenerated$ -update-generated .
@@ -52,35 +51,30 @@ func (g Group) AppliesTo(goos string) bool {
 	}
 }
 
-// loadGroups returns data/groups.json, decoded at build time into
-// builtin_gen.go (TestBuiltinGenerated keeps the two identical).
-var loadGroups = sync.OnceValue(generatedGroups)
+// generatedGroups (builtin_gen.go) is data/groups.json, decoded at build
+// time and sorted by name; TestBuiltinGenerated keeps the two identical.
 
 // Groups returns every embedded group, for all platforms, sorted by name.
 func Groups() []Group {
-	m := loadGroups()
-	out := make([]Group, 0, len(m))
-	for _, g := range m {
-		out = append(out, g)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return append([]Group(nil), generatedGroups...)
 }
 
 // LookupGroup returns the named group.
 func LookupGroup(name string) (Group, bool) {
-	g, ok := loadGroups()[name]
-	return g, ok
+	i := sort.Search(len(generatedGroups), func(i int) bool { return generatedGroups[i].Name >= name })
+	if i < len(generatedGroups) && generatedGroups[i].Name == name {
+		return generatedGroups[i], true
+	}
+	return Group{}, false
 }
 
 // requiredGroups returns the required groups active on this platform.
 func requiredGroups() []string {
 	var out []string
-	for name, g := range loadGroups() {
+	for _, g := range generatedGroups {
 		if g.Required && g.AppliesTo(runtime.GOOS) {
-			out = append(out, name)
+			out = append(out, g.Name) // sorted, as generatedGroups is
 		}
 	}
-	sort.Strings(out)
 	return out
 }

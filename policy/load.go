@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -20,11 +19,22 @@ var builtinFS embed.FS
 // MaxExtendsDepth is the longest allowed extends chain below a profile.
 const MaxExtendsDepth = 10
 
-var profileNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$`) })
-
-// ValidProfileName reports whether name is a valid profile name:
-// letters, digits and '-', not starting or ending with '-'.
-func ValidProfileName(name string) bool { return profileNameRE().MatchString(name) }
+// ValidProfileName reports whether name is a valid profile name: ASCII
+// letters, digits and '-', not starting or ending with '-'. (A loop rather
+// than a regexp: every nono start checks a name, and compiling the regexp
+// cost more than the rest of the profile lookup.)
+func ValidProfileName(name string) bool {
+	if name == "" || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 var builtins = sync.OnceValue(func() map[string][]byte {
 	m := map[string][]byte{}

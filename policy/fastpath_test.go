@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -45,4 +46,24 @@ func TestDenyIndexMatchesPairwise(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestValidProfileNameMatchesRegexp checks the hand-written name check
+// against the regexp it replaced, exhaustively over short names.
+func TestValidProfileNameMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$`)
+	alphabet := []string{"a", "Z", "0", "9", "-", "_", ".", "/", " ", "é", "\x00"}
+	var walk func(prefix string, depth int)
+	walk = func(prefix string, depth int) {
+		if got, want := ValidProfileName(prefix), re.MatchString(prefix); got != want {
+			t.Fatalf("ValidProfileName(%q) = %v, regexp says %v", prefix, got, want)
+		}
+		if depth == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			walk(prefix+c, depth-1)
+		}
+	}
+	walk("", 4)
 }
