@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -38,5 +41,45 @@ func TestListValueSemantics(t *testing.T) {
 	}
 	if want := []string{"a.example", "b.example"}; !slices.Equal(env, want) || fs2.Changed("allow-domain") {
 		t.Fatalf("env: got %q (changed %v), want %q", env, fs2.Changed("allow-domain"), want)
+	}
+}
+
+// TestPartialTreeMatchesFullTree: for run, wrap and shell, main builds only
+// that command. Help, usage errors and flag handling must read exactly as
+// with the whole tree.
+func TestPartialTreeMatchesFullTree(t *testing.T) {
+	hermetic(t)
+	for _, args := range [][]string{
+		{"wrap", "--help"},
+		{"run", "--help"},
+		{"shell", "--help"},
+		{"-s", "wrap", "--help"},
+		{"--theme", "latte", "run", "--help"},
+		{"-vv", "--config=/nonexistent", "run", "--help"},
+		{"wrap", "--no-such-flag", "--", "true"},
+		{"run", "--allow-domain"},
+		{"wrap"},
+	} {
+		execute := func(root *cobra.Command) (string, string, error) {
+			var out, errb bytes.Buffer
+			root.SetOut(&out)
+			root.SetErr(&errb)
+			root.SetArgs(args)
+			err := root.Execute()
+			return out.String(), errb.String(), err
+		}
+		full, fullErr, fe := execute(newRoot())
+		part, partErr, pe := execute(newRootFor(args))
+		if full != part || fullErr != partErr || fmt.Sprint(fe) != fmt.Sprint(pe) {
+			t.Errorf("%q:\nfull tree: %q %q %v\npartial:   %q %q %v", args, full, fullErr, fe, part, partErr, pe)
+		}
+		if len(newRootFor(args).Commands()) != 1 {
+			t.Errorf("%q: partial tree has %d commands", args, len(newRootFor(args).Commands()))
+		}
+	}
+	for _, args := range [][]string{{"help", "wrap"}, {"--silent=false"}, {"-x", "wrap"}, {"why", "--path", "/"}, {}} {
+		if n := len(newRootFor(args).Commands()); n < 7 {
+			t.Errorf("%q: only %d commands; the whole tree has 7", args, n)
+		}
 	}
 }

@@ -56,7 +56,7 @@ func hermetic(t *testing.T) string {
 // runCLI runs nono in-process and returns stdout, stderr and the exit code.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	root := newRoot()
+	root := newRootFor(args)
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)

@@ -24,12 +24,12 @@ func main() {
 // 0 success, 1 nono error, the child's own code, 128+N for a signal, 126 when
 // the sandbox could not be set up, 127 when the command could not be executed.
 func execute(args []string) int {
-	root := newRoot()
 	args, err := joinTwoValueFlags(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nono: %s\n", err)
 		return 1
 	}
+	root := newRootFor(args)
 	root.SetArgs(args)
 	err = root.Execute()
 	if err == nil {

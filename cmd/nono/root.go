@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,14 @@ type globals struct {
 	printer *ui.Printer
 }
 
-func newRoot() *cobra.Command {
+// newRoot builds the whole command tree.
+func newRoot() *cobra.Command { return newRootFor(nil) }
+
+// newRootFor builds the command tree for args. When args name run, wrap or
+// shell, the hot path of every sandboxed start, only that command is
+// built: defining why, profile, setup and completion with all their flags
+// was a few per cent of a wrap. Anything else gets the whole tree.
+func newRootFor(args []string) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:               "nono",
@@ -43,9 +51,35 @@ func newRoot() *cobra.Command {
 		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
 	})
 	rf, shared := newRunFlags()
-	root.AddCommand(newRunCmd(g, rf, shared, "run"), newRunCmd(g, rf, shared, "wrap"), newShellCmd(g, rf, shared), newSetupCmd(g),
-		newWhyCmd(g), newProfileCmd(g), newCompletionCmd())
+	switch name := commandName(args); name {
+	case "run", "wrap":
+		root.AddCommand(newRunCmd(g, rf, shared, name))
+	case "shell":
+		root.AddCommand(newShellCmd(g, rf, shared))
+	default:
+		root.AddCommand(newRunCmd(g, rf, shared, "run"), newRunCmd(g, rf, shared, "wrap"), newShellCmd(g, rf, shared), newSetupCmd(g),
+			newWhyCmd(g), newProfileCmd(g), newCompletionCmd())
+	}
 	return root
+}
+
+// commandName is the first argument that is not a global flag or a global
+// flag's value, or "" if there is none or a flag is not a known global one.
+func commandName(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-s" || a == "--silent" || a == "--verbose" || (len(a) > 1 && strings.Trim(a, "v") == "-"):
+		case a == "--theme" || a == "--config" || a == "-c":
+			i++ // the value
+		case strings.HasPrefix(a, "--theme=") || strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-s=") || strings.HasPrefix(a, "--silent="):
+		case strings.HasPrefix(a, "-"):
+			return "" // anything else: let cobra see the whole tree
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 // init applies the environment and the config file to the global flags.
