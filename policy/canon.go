@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,20 +85,65 @@ func (c *canonicalizer) eval(p string) canonEntry {
 		case mode&fs.ModeSymlink == 0:
 			e.path, e.mode = q, mode
 		default:
-			// A symlink: its parent is already canonical, so resolving
-			// q resolves p. Rare enough to leave to the standard library.
+			// A symlink (on a merged-/usr system /bin, /lib64 and friends
+			// are). A walk that comes back to p before p is resolved is a
+			// loop, which EvalSymlinks reports as too many links.
+			c.memo[p] = canonEntry{link: true, err: errTooManyLinks}
+			e = c.follow(q, parent.path)
 			e.link = true
-			if e.path, e.err = filepath.EvalSymlinks(q); e.err == nil {
-				if mode, err := lstatType(e.path); err != nil {
-					e.path, e.err = "", err
-				} else {
-					e.mode = mode
-				}
-			}
 		}
 	}
 	c.memo[p] = e
 	return e
+}
+
+// errTooManyLinks is the error filepath.EvalSymlinks gives for a loop.
+var errTooManyLinks = errors.New("EvalSymlinks: too many links")
+
+// follow resolves the symlink q, whose directory dir is canonical, as
+// filepath.EvalSymlinks continues after finding it: the target's components
+// are walked from dir (from / for an absolute target), ".." going to the
+// parent of what has been resolved so far, and every other component
+// resolved through eval, so each prefix is looked up once per resolution
+// however many links lead through it. A non-directory followed by anything
+// (even "/" or "..") is a bare ENOTDIR, as there. Unlike EvalSymlinks, a
+// failed lookup names the path in clean form ("/usr/x", where EvalSymlinks
+// may say "/etc/../usr/x"), and only loops count as too many links.
+func (c *canonicalizer) follow(q, dir string) canonEntry {
+	target, err := os.Readlink(q)
+	if err != nil {
+		return canonEntry{err: err}
+	}
+	cur := canonEntry{path: dir, mode: fs.ModeDir}
+	if strings.HasPrefix(target, "/") {
+		cur.path = "/"
+	}
+	rest := target
+	for {
+		rest = strings.TrimLeft(rest, "/")
+		if rest == "" {
+			return cur
+		}
+		comp, after, more := strings.Cut(rest, "/")
+		rest = after
+		switch comp {
+		case ".":
+			continue
+		case "..":
+			cur = canonEntry{path: filepath.Dir(cur.path), mode: fs.ModeDir}
+			continue
+		}
+		next := "/" + comp
+		if cur.path != "/" {
+			next = cur.path + next
+		}
+		if cur = c.eval(next); cur.err != nil {
+			return canonEntry{err: cur.err}
+		}
+		if more && !cur.mode.IsDir() {
+			return canonEntry{err: syscall.ENOTDIR}
+		}
+	}
 }
 
 // lstatType is os.Lstat reduced to what eval keeps, the file type, with the

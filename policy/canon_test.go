@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,19 @@ func canonTree(t *testing.T) []string {
 	link("loop1", "loop2")
 	link("f", "a/flink") // to a file
 	link("/", "a/toroot")
+	link("rel/../f", "a/relup")                     // a missing first component
+	link("rel/../f", "relup")                       // ".." after a link: applies to a/b, not lexically
+	link("../x/../a/b", "a/midup")                  // ".." in the middle
+	link("f/", "a/fslash")                          // a file with a trailing slash
+	link("flink/x", "a/throughfile")                // through a link to a file
+	link("f/..", "a/fileup")                        // ".." after a file
+	link(".", "a/dot")                              // itself
+	link(filepath.Join(root, "x")+"/../a", "absup") // absolute with ".."
+	link("/proc/.."+root+"/a", "quirk")             // EvalSymlinks names errors /proc/../...
+	link("/proc/.."+root+"/nope/x", "quirkmiss")
+	link("../rel/../x", "a/up2")   // relative, through a link, then ".."
+	link("selfdir/x", "selfdir")   // a loop through its own subpath
+	link("dangling", "todangling") // a link to a dangling link
 	var ps []string
 	for _, rel := range []string{
 		"", "a", "a/b", "a/b/c", "a/f", "a/f/more", "a/f/more/deeper", "x/y/g",
@@ -53,6 +67,9 @@ func canonTree(t *testing.T) []string {
 		"chain", "chain/nope", "a/up", "a/up/g", "a/up/..", "dangling", "dangling/x",
 		"loop1", "loop1/x", "a/flink", "a/flink/x", "a/toroot", "a/toroot/etc",
 		"nope", "nope/deeper", "a/b/../f",
+		"a/relup", "a/relup/x", "relup", "relup/x", "a/midup", "a/midup/c", "a/fslash", "a/fslash/x", "a/throughfile",
+		"a/fileup", "a/dot", "a/dot/b", "a/dot/dot/dot/f", "absup", "absup/b/c", "quirk", "quirk/b",
+		"quirkmiss", "quirkmiss/y", "a/up2", "a/up2/y/g", "selfdir", "selfdir/x", "todangling", "todangling/x",
 	} {
 		ps = append(ps, filepath.Join(root, rel))
 	}
@@ -68,7 +85,9 @@ func sameErr(a, b error) bool {
 		return false
 	}
 	if pa != nil {
-		return pa.Op == pb.Op && pa.Path == pb.Path && errors.Is(pa.Err, pb.Err)
+		// EvalSymlinks may name a path in unclean form (/etc/../usr/x)
+		// where the canonicaliser says /usr/x: the same file.
+		return pa.Op == pb.Op && filepath.Clean(pa.Path) == filepath.Clean(pb.Path) && errors.Is(pa.Err, pb.Err)
 	}
 	return reflect.TypeOf(a) == reflect.TypeOf(b) && a.Error() == b.Error()
 }
@@ -100,6 +119,82 @@ func TestCanonicalizerMatchesEvalSymlinks(t *testing.T) {
 			}
 			if got, ref := c.lenient(p), lenientRelative(p); got != ref {
 				t.Fatalf("lenient(%s) = %q, want %q", p, got, ref)
+			}
+		}
+	}
+}
+
+// TestCanonicalizerRandomTrees compares the canonicaliser with
+// filepath.EvalSymlinks on random trees whose symlinks point anywhere:
+// relative and absolute, through other links, files and missing entries,
+// with "." and ".." anywhere, in loops.
+func TestCanonicalizerRandomTrees(t *testing.T) {
+	names := []string{"a", "b", "c", "f", "l", "m"}
+	for seed := int64(0); seed < 60; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		root, err := filepath.EvalSymlinks(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		randRel := func(n int) string {
+			parts := make([]string, n)
+			for i := range parts {
+				switch r := rng.Intn(10); {
+				case r == 0:
+					parts[i] = ".."
+				case r == 1:
+					parts[i] = "."
+				default:
+					parts[i] = names[rng.Intn(len(names))]
+				}
+			}
+			return strings.Join(parts, "/")
+		}
+		var entries []string
+		for i := 0; i < 25; i++ {
+			rel := filepath.Clean(randRel(1 + rng.Intn(3)))
+			if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+				continue
+			}
+			p := filepath.Join(root, rel)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				continue // a file or link is in the way
+			}
+			var err error
+			switch rng.Intn(3) {
+			case 0:
+				err = os.Mkdir(p, 0o755)
+			case 1:
+				err = os.WriteFile(p, nil, 0o644)
+			default:
+				target := randRel(1 + rng.Intn(3))
+				switch rng.Intn(4) {
+				case 0:
+					target = filepath.Join(root, target) // absolute, cleaned
+				case 1:
+					target = root + "/" + target // absolute, raw
+				case 2:
+					target += "/"
+				}
+				err = os.Symlink(target, p)
+				rel += " -> " + target
+			}
+			if err == nil {
+				entries = append(entries, rel)
+			}
+		}
+		c := new(canonicalizer)
+		asked := 0
+		for i := 0; i < 200 && asked < 80; i++ {
+			p := filepath.Join(root, randRel(1+rng.Intn(4)))
+			if !strings.HasPrefix(p, root+"/") {
+				continue
+			}
+			asked++
+			want, wantErr := filepath.EvalSymlinks(p)
+			e := c.eval(p)
+			if e.path != want || !sameErr(e.err, wantErr) {
+				t.Fatalf("seed %d, tree %q: eval(%s) = %q, %v; EvalSymlinks = %q, %v", seed, entries, p, e.path, e.err, want, wantErr)
 			}
 		}
 	}

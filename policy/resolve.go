@@ -112,7 +112,8 @@ func Resolve(req Request) (*Resolved, error) {
 	if !filepath.IsAbs(workdir) {
 		workdir = filepath.Join(cwd, workdir)
 	}
-	wd, err := filepath.EvalSymlinks(workdir)
+	cz := new(canonicalizer) // one for the whole resolution: the workdir's prefixes are asked again
+	wd, err := cz.existing(workdir, false)
 	if err != nil {
 		return nil, fmt.Errorf("--workdir %s: %w", req.Workdir, notExistMsg(err))
 	}
@@ -127,7 +128,7 @@ func Resolve(req Request) (*Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Resolved{Profile: prof, ProfileName: name, Workdir: wd, x: x, cwd: cwd, cz: new(canonicalizer)}
+	r := &Resolved{Profile: prof, ProfileName: name, Workdir: wd, x: x, cwd: cwd, cz: cz}
 	err = r.build(req)
 	r.cz = nil
 	if err != nil {
