@@ -130,6 +130,18 @@ func (x Expander) expandLenient(s string) (string, error) {
 }
 
 func (x Expander) expand(s string, lenient bool) (string, error) {
+	if strings.IndexByte(s, '$') < 0 {
+		// No variables (most policy paths): the loop below would copy
+		// s byte by byte.
+		if s == "~" || strings.HasPrefix(s, "~/") {
+			home, err := x.Home()
+			if err != nil {
+				return "", err
+			}
+			return home + s[1:], nil
+		}
+		return s, nil
+	}
 	var b strings.Builder
 	if s == "~" || strings.HasPrefix(s, "~/") {
 		home, err := x.Home()
