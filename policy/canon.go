@@ -225,27 +225,23 @@ func (c *canonicalizer) lenient(p string) string {
 	if !filepath.IsAbs(p) {
 		return lenientRelative(p)
 	}
-	if e := c.eval(p); e.err == nil {
-		return e.path
-	}
-	dir, rest := p, ""
-	for {
-		parent := filepath.Dir(dir)
-		rest = filepath.Join(filepath.Base(dir), rest)
-		if parent == dir {
-			return p
-		}
-		if e := c.eval(parent); e.err == nil {
-			return filepath.Join(e.path, rest)
-		}
-		dir = parent
-	}
+	return lenientWith(p, c.resolve)
+}
+
+// resolve is eval as (path, error), for lenientWith.
+func (c *canonicalizer) resolve(p string) (string, error) {
+	e := c.eval(p)
+	return e.path, e.err
 }
 
 // lenientRelative is canonicalLenient for a relative path (not used by
 // policy resolution, which only resolves absolute paths).
-func lenientRelative(p string) string {
-	if c, err := filepath.EvalSymlinks(p); err == nil {
+func lenientRelative(p string) string { return lenientWith(p, filepath.EvalSymlinks) }
+
+// lenientWith resolves p with resolve as far as it exists: the deepest
+// ancestor that resolves, with the missing remainder appended.
+func lenientWith(p string, resolve func(string) (string, error)) string {
+	if c, err := resolve(p); err == nil {
 		return c
 	}
 	dir, rest := p, ""
@@ -255,7 +251,7 @@ func lenientRelative(p string) string {
 		if parent == dir {
 			return p
 		}
-		if c, err := filepath.EvalSymlinks(parent); err == nil {
+		if c, err := resolve(parent); err == nil {
 			return filepath.Join(c, rest)
 		}
 		dir = parent
