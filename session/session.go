@@ -122,21 +122,9 @@ func Prepare(o Options) (*Plan, error) {
 	return p, nil
 }
 
-// workdir is the directory the child starts in: --workdir, else the cwd.
-func (p *Plan) workdir() string {
-	if p.opts.Request.Workdir != "" {
-		if abs, err := filepath.Abs(p.opts.Request.Workdir); err == nil {
-			if real, err := filepath.EvalSymlinks(abs); err == nil {
-				return real
-			}
-			return abs
-		}
-	}
-	if real, err := filepath.EvalSymlinks(p.cwd); err == nil {
-		return real
-	}
-	return p.cwd
-}
+// workdir is the directory the child starts in: --workdir, else the cwd,
+// as policy.Resolve canonicalised it (it fails when it cannot).
+func (p *Plan) workdir() string { return p.resolved.Workdir }
 
 // shareWorkdir applies the seed's --allow-cwd rules.
 func (p *Plan) shareWorkdir() error {
