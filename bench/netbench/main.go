@@ -86,7 +86,7 @@ func orchestrate(args []string) error {
 	size := fs.Int64("bytes", 1<<30, "bulk transfer size")
 	n := fs.Int("n", 10000, "requests per latency phase")
 	rounds := fs.Int("rounds", 2, "rounds over all setups (medians are reported)")
-	only := fs.String("setups", "direct,go-relay,nono,nono-host,tinyproxy,squid,srt", "setups to run, in order")
+	only := fs.String("setups", "direct,go-relay,haproxy-tcp,nono,nono-host,tinyproxy,squid,srt", "setups to run, in order")
 	out := fs.String("out", "bench/out", "directory for netbench.json and netbench.md")
 	phases := fs.String("phases", "bulk,bulktls,keepalive,newconn,dial", "client phases (bulk, bulktls, keepalive, newconn, dial)")
 	phaseTO := fs.Duration("phase-timeout", 3*time.Minute, "upper bound on each client phase")
@@ -96,7 +96,7 @@ func orchestrate(args []string) error {
 	if *rounds < 1 || *rounds > 10 || *n < 1 || *n > 1_000_000 || *size < 1 || *size > maxBulk {
 		return fmt.Errorf("out of range: -rounds 1..10, -n 1..1e6, -bytes 1..%d", int64(maxBulk))
 	}
-	e := &env{nono: findNono(*nono)}
+	e := &env{nono: findNono(*nono), phases: *phases}
 	if st, err := os.Stat(*srt); err == nil && !st.IsDir() {
 		e.srt = *srt
 	}

@@ -208,6 +208,10 @@ func goals(b *strings.Builder, s *Summary) {
 			{"new-conn p99", n.NCp99, p.NCp99, false},
 		}
 		for _, c := range checks {
+			if c.nv == 0 || c.pv == 0 {
+				fmt.Fprintf(b, "- ahead of %s on %s: not measured in this run\n", peer, c.what)
+				continue
+			}
 			ok := c.nv > c.pv
 			if !c.higherOK {
 				ok = c.nv < c.pv

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ type env struct {
 	bin    string // this program, copied into work/bin
 	nono   string
 	srt    string
+	phases string // the client phases asked for, comma-separated
 	origin *origin
 }
 
@@ -51,6 +53,7 @@ func setups() []setup {
 		}},
 		{"nono-host", "client outside the sandbox, through the gateway of a `nono run` session (gateway cost alone)", startNonoHost},
 		{"tinyproxy", "tinyproxy 1.11, logging off", startTinyproxy},
+		{"haproxy-tcp", "HAProxy 2.6 as a plain TCP forwarder with splice-auto: no CONNECT, no auth, no policy, so the fastest C relay available here (bulk phase only)", startHAProxyTCP},
 		{"squid", "squid 5, cache and access log off", startSquid},
 		{"srt", "client inside Anthropic sandbox-runtime (its HTTP proxy, reached through socat)", func(e *env) ([]string, []string, []string, func(), error) {
 			if e.srt == "" {
@@ -123,6 +126,48 @@ Timeout 600
 		return nil, nil, nil, nil, err
 	}
 	return startDaemon(dir, port, bin, "-d", "-c", cf)
+}
+
+// startHAProxyTCP forwards a port of its own to the bulk origin. HAProxy has
+// no CONNECT, so this is a ceiling reference, not a peer proxy: the client
+// dials HAProxy as if it were the origin, and only the bulk phase runs.
+func startHAProxyTCP(e *env) ([]string, []string, []string, func(), error) {
+	if !slices.Contains(strings.Split(e.phases, ","), "bulk") {
+		return nil, nil, nil, nil, errors.New("haproxy-tcp only measures the bulk phase; add bulk to -phases")
+	}
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		return nil, nil, nil, nil, errors.New("haproxy not installed (apt-get install haproxy)")
+	}
+	dir, port, err := daemonDir(e, "haproxy")
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	conf := fmt.Sprintf(`global
+  maxconn 100
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 10m
+  timeout server 10m
+frontend bulk
+  bind 127.0.0.1:%d
+  option splice-auto
+  default_backend origin
+backend origin
+  option splice-auto
+  server o %s
+`, port, e.origin.bulkAddr)
+	cf := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	prefix, _, environ, stop, err := startDaemon(dir, port, bin, "-db", "-f", cf)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	extra := []string{"-bulk", fmt.Sprintf("127.0.0.1:%d", port), "-https", "", "-phases", "bulk"}
+	return prefix, extra, environ, stop, nil
 }
 
 func startSquid(e *env) ([]string, []string, []string, func(), error) {
