@@ -86,7 +86,7 @@ func orchestrate(args []string) error {
 	size := fs.Int64("bytes", 1<<30, "bulk transfer size")
 	n := fs.Int("n", 10000, "requests per latency phase")
 	rounds := fs.Int("rounds", 2, "rounds over all setups (medians are reported)")
-	only := fs.String("setups", "direct,go-relay,haproxy-tcp,nono,nono-host,tinyproxy,squid,srt", "setups to run, in order")
+	only := fs.String("setups", "direct,go-relay,haproxy-tcp,socat-tcp,nono,nono-host,tinyproxy,squid,srt", "setups to run, in order")
 	out := fs.String("out", "bench/out", "directory for netbench.json and netbench.md")
 	phases := fs.String("phases", "bulk,bulktls,keepalive,newconn,dial", "client phases (bulk, bulktls, keepalive, newconn, dial)")
 	phaseTO := fs.Duration("phase-timeout", 3*time.Minute, "upper bound on each client phase")
