@@ -7,6 +7,8 @@
 //	netbench client [flags]   one measurement, JSON on stdout (run by the orchestrator)
 //	netbench origin [-for D]  only the origins, for profiling a proxy by hand
 //	netbench relay [-for D]   a bare Go CONNECT relay (the floor for any Go proxy)
+//	netbench reverse [flags]  the credential reverse path against direct, nginx
+//	                          and a bare Go reverse proxy (see reverse.go)
 //
 // It owns bench/netbench only and imports nothing from nono: nono is driven
 // through its binary, exactly as a user runs it.
@@ -37,6 +39,12 @@ func main() {
 		err = relayMain(os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "origin":
 		err = originMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "reverse":
+		err = reverseMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "rclient":
+		err = rclientMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "rproxy":
+		err = rproxyMain(os.Args[2:])
 	default:
 		err = orchestrate(os.Args[1:])
 	}

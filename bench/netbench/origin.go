@@ -24,6 +24,10 @@ import (
 // child's NO_PROXY (the client ignores NO_PROXY anyway).
 const originIP = "127.0.0.2"
 
+// originName resolves to originIP through the reverse benchmark's DNS
+// responder (nono intercepts credential hosts, and it intercepts names only).
+const originName = "origin.netbench.test"
+
 // maxBulk bounds what one bulk request may ask for.
 const maxBulk = 16 << 30
 
@@ -169,6 +173,7 @@ func selfSigned() (tls.Certificate, []byte, error) {
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: originIP},
 		IPAddresses: []net.IP{net.ParseIP(originIP)},
+		DNSNames:    []string{originName}, // the reverse benchmark's upstream name
 		NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
