@@ -123,3 +123,40 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRule: --allow-endpoint takes SERVICE:METHOD:PATH from the user.
+// Parsing never panics, a refusal always says why, an accepted rule is in
+// canonical form (parsing its own spelling again gives the same rule), and
+// it compiles.
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{
+		"openai:POST:/v1/chat/completions", "openai:get:/v1/models/*", "gh:*:/repos/*/issues/**",
+		"a::/", ":GET:/", "svc:GET:", "svc:GET:/a:b", "svc:G*T:/", "Svc:GET:/", "svc:GET:/a/../b",
+		"svc:GET:/%2e%2e/x", "svc:GET:/a?b", "svc:GET:/**/**/**/**/**", "svc:GET:/x**", "svc:GET:/a\x00",
+		"svc:GE T:/", "svc-1_x:PATCH://a//b/", "svc:GET:/caf\xc3\xa9", "x:y",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRule(s)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatalf("refused %q with an empty error", s)
+			}
+			return
+		}
+		again, err := ParseRule(r.Service + ":" + r.Method + ":" + r.Path)
+		if err != nil || again != r {
+			t.Fatalf("%q parsed as %+v, whose own spelling parses as %+v (%v)", s, r, again, err)
+		}
+		if r.Method != "*" && r.Method != strings.ToUpper(r.Method) {
+			t.Fatalf("method %q is not upper-case", r.Method)
+		}
+		if p, err := NormalizePath(strings.ReplaceAll(r.Path, "*", "x")); err != nil || !strings.HasPrefix(p, "/") {
+			t.Fatalf("pattern %q does not normalise as a path (%v)", r.Path, err)
+		}
+		if _, err := Compile([]Rule{r}); err != nil {
+			t.Fatalf("ParseRule accepted %q but Compile failed: %v", s, err)
+		}
+	})
+}

@@ -2,8 +2,12 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nono-sandbox/nono/sandbox"
 )
 
 func FuzzParseProfile(f *testing.F) {
@@ -52,6 +56,40 @@ func FuzzExpandVars(f *testing.F) {
 		}
 		if p, err := x.ExpandPath(s); err == nil && !strings.HasPrefix(p, "/") {
 			t.Fatalf("ExpandPath(%q) = %q is not absolute", s, p)
+		}
+	})
+}
+
+// FuzzParseCapState: `nono why --self` reads the file NONO_CAP_FILE names,
+// and a confined program can point it anywhere it can write. Parsing never
+// panics, every refusal is a CapFileError, and every grant it returns is an
+// absolute clean path with a real access level.
+func FuzzParseCapState(f *testing.F) {
+	for _, s := range []string{
+		`{"nonce":"00","fs":[{"original":".","path":"/tmp","access":"readwrite","is_file":false,"source":"cli"}],"net_blocked":false,"allowed_commands":[],"blocked_commands":[],"bypass_protection_paths":[],"allowed_domains":["api.openai.com"]}`,
+		`{"fs":[{"path":"/etc/hostname","access":"read","is_file":true,"source":"group:system_read_linux_core"}]}`,
+		`{"fs":[{"path":"relative","access":"read"}]}`, `{"fs":[{"path":"/a/../b","access":"read"}]}`,
+		`{"fs":[{"path":"/tmp","access":"execute"}]}`, `{"deny_paths":["/root/.ssh"],"bypass_protection_paths":["/root/.ssh"]}`,
+		`{"allowed_commands":["a/b"]}`, `{"unknown":1}`, `{} {}`, `[]`, `{"fs":[{"path":"/tmp\u0000x","access":"read"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := parseCapState(data)
+		if err != nil {
+			var ce *CapFileError
+			if !errors.As(err, &ce) {
+				t.Fatalf("refusal is not a CapFileError: %T %v", err, err)
+			}
+			return
+		}
+		for _, g := range r.Grants {
+			if !filepath.IsAbs(g.Path) || filepath.Clean(g.Path) != g.Path || strings.ContainsRune(g.Path, 0) {
+				t.Fatalf("grant path %q", g.Path)
+			}
+			if g.Access&sandbox.AccessReadWrite == 0 || g.Access&^sandbox.AccessReadWrite != 0 {
+				t.Fatalf("grant %q with access %v", g.Path, g.Access)
+			}
 		}
 	})
 }
