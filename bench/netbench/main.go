@@ -45,6 +45,8 @@ func main() {
 		err = rclientMain(os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "rproxy":
 		err = rproxyMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "rlean":
+		err = rleanMain(os.Args[2:])
 	default:
 		err = orchestrate(os.Args[1:])
 	}

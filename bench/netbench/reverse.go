@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -35,6 +36,7 @@ import (
 //	netbench reverse [flags]    orchestrate every setup and print a table
 //	netbench rclient [flags]    one measurement, JSON on stdout
 //	netbench rproxy [flags]     a bare httputil.ReverseProxy (the Go floor)
+//	netbench rlean [flags]      the leanest Go HTTP/1.1 pipeline (a reference)
 
 // reverseKey stands in for a real API key (the length of an Anthropic key).
 const reverseKey = "sk-ant-api03-" + "AbCd3fGh1jK-AbCd3fGh1jK-AbCd3fGh1jK-AbCd3fGh1jK-AbCd3fGh1jK-AbCd3fGh1jK-AbCd3fGh1jK-" + "xYz_0123456"
@@ -67,6 +69,8 @@ func revSetups() []revSetup {
 			return &revTarget{url: "https://" + e.origin.httpsAddr + "/v1/models", auth: "Bearer " + reverseKey, stop: func() {}}, nil
 		}},
 		{"go-reverse", "a bare httputil.ReverseProxy in its own process that sets the key (no phantom check, no policy): the floor for a Go gateway", startGoReverse},
+		{"go-lean", "the leanest Go HTTP/1.1 reverse proxy: one goroutine per client connection, net/http's parsers without its server and transport (a measurement, not a product path)", startGoLean},
+		{"go-lean-transport", "go-lean's server loop with net/http's client transport for the upstream leg (a measurement)", startGoLeanTransport},
 		{"nginx", "nginx 1.22 reverse proxy (worker_processes auto, upstream keep-alive pool of 64, access log off) that sets the key", startNginxReverse},
 		{"nono", "the reverse path of a `nono run --credential` session, used from outside (phantom check, injection, endpoint and response checks)", startNonoReverse},
 	}
@@ -78,7 +82,7 @@ func reverseMain(args []string) error {
 	n := fs.Int("n", 20000, "measured requests per setup and round")
 	c := fs.Int("c", 64, "concurrent keep-alive clients")
 	rounds := fs.Int("rounds", 3, "rounds over all setups (medians are reported)")
-	only := fs.String("setups", "direct,go-reverse,nginx,nono", "setups to run, in order")
+	only := fs.String("setups", "direct,go-reverse,go-lean,nginx,nono", "setups to run, in order")
 	out := fs.String("out", "bench/out", "directory for reverse.json and reverse.md")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -207,7 +211,7 @@ func revReport(order []string, byName map[string]revSetup, res map[string][]RevR
 		p := ratio("nono", p50)
 		fmt.Fprintf(&b, "- nono p50 ≤ 1.3× direct: %.2f× → %s\n", p, verdictWord(p <= 1.3))
 	}
-	for _, ref := range []string{"nginx", "go-reverse"} {
+	for _, ref := range []string{"nginx", "go-lean", "go-reverse"} {
 		if r := ratio(ref, rps); r > 0 {
 			fmt.Fprintf(&b, "- %s (reference) throughput: %.2f× direct, p50 %.2f× direct\n", ref, r, ratio(ref, p50))
 		}
@@ -561,4 +565,149 @@ func dnsAnswer(q []byte) ([]byte, bool) {
 	}
 	out, err := b.Finish()
 	return out, err == nil
+}
+
+// rleanMain is a measurement, not a product path: the leanest Go reverse
+// proxy for HTTP/1.1 upstreams. One goroutine per client connection reads a
+// request (http.ReadRequest), writes it to a pooled upstream connection
+// (Request.Write) and copies the answer back (http.ReadResponse,
+// Response.Write): net/http's parsers without its server and transport
+// goroutines. It shows how much of the reverse path's cost is net/http's
+// pipeline rather than the work itself.
+func rleanMain(args []string) error {
+	fs := flag.NewFlagSet("rlean", flag.ContinueOnError)
+	upstream := fs.String("upstream", "", "host:port of the TLS upstream")
+	name := fs.String("name", originName, "TLS server name of the upstream")
+	caFile := fs.String("ca", "", "PEM CA for the upstream")
+	d := fs.Duration("for", 30*time.Minute, "serve this long, then exit")
+	useTransport := fs.Bool("transport", false, "send upstream through an http.Transport instead of the lean connection pool")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(*caFile)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("rlean: reading CA %s: %v", *caFile, err)
+	}
+	tc := &tls.Config{RootCAs: pool, ServerName: *name, ClientSessionCache: tls.NewLRUClientSessionCache(256)}
+	if *useTransport {
+		var dialer net.Dialer
+		leanTransport = &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 256, ForceAttemptHTTP2: true, DisableCompression: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, network, *upstream)
+			}}
+	}
+	idle := make(chan *leanConn, 256)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("http://%s\n", l.Addr())
+	os.Stdout.Sync()
+	time.AfterFunc(*d, func() { l.Close() })
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return nil
+		}
+		go leanServe(c, *upstream, tc, idle)
+	}
+}
+
+type leanConn struct {
+	c  net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func leanServe(c net.Conn, upstream string, tc *tls.Config, idle chan *leanConn) {
+	defer c.Close()
+	br, bw := bufio.NewReaderSize(c, 16<<10), bufio.NewWriterSize(c, 16<<10)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		req.Header.Del("Connection")
+		req.Header.Del("Proxy-Authorization")
+		req.Header.Set("Authorization", "Bearer "+reverseKey)
+		req.Host = originName
+		if leanTransport != nil {
+			if !leanRoundTrip(req, bw) {
+				return
+			}
+			continue
+		}
+		var up *leanConn
+		select {
+		case up = <-idle:
+		default:
+			uc, err := tls.Dial("tcp", upstream, tc)
+			if err != nil {
+				io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+				return
+			}
+			up = &leanConn{c: uc, br: bufio.NewReaderSize(uc, 16<<10), bw: bufio.NewWriterSize(uc, 16<<10)}
+		}
+		if err := req.Write(up.bw); err != nil || up.bw.Flush() != nil {
+			up.c.Close()
+			return
+		}
+		resp, err := http.ReadResponse(up.br, req)
+		if err != nil {
+			up.c.Close()
+			return
+		}
+		err = resp.Write(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		if resp.Close || err != nil {
+			up.c.Close()
+		} else {
+			select {
+			case idle <- up:
+			default:
+				up.c.Close()
+			}
+		}
+		if err != nil || req.Close {
+			return
+		}
+	}
+}
+
+// leanTransport, when set (-transport), carries the upstream leg.
+var leanTransport *http.Transport
+
+func leanRoundTrip(req *http.Request, bw *bufio.Writer) bool {
+	req.URL.Scheme, req.URL.Host, req.RequestURI = "https", originName, ""
+	resp, err := leanTransport.RoundTrip(req)
+	if err != nil {
+		bw.WriteString("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+		bw.Flush()
+		return false
+	}
+	resp.Proto, resp.ProtoMajor, resp.ProtoMinor = "HTTP/1.1", 1, 1
+	err = resp.Write(bw)
+	resp.Body.Close()
+	return err == nil && bw.Flush() == nil && !req.Close
+}
+
+func startGoLeanTransport(e *env) (*revTarget, error) {
+	cmd := exec.Command(e.bin, "rlean", "-transport", "-upstream", e.origin.httpsAddr, "-ca", e.origin.caFile)
+	addr, stop, err := startPrinting(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &revTarget{url: addr + "/v1/models", auth: "Bearer phantom-unchecked", stop: stop}, nil
+}
+
+func startGoLean(e *env) (*revTarget, error) {
+	cmd := exec.Command(e.bin, "rlean", "-upstream", e.origin.httpsAddr, "-ca", e.origin.caFile)
+	addr, stop, err := startPrinting(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &revTarget{url: addr + "/v1/models", auth: "Bearer phantom-unchecked", stop: stop}, nil
 }
