@@ -309,3 +309,32 @@ func TestDryRunExecutesNothing(t *testing.T) {
 	}
 	mustContain(t, r, r.stdout, "Capabilities that would be granted:", "[rw] "+e.work, "[r-] /etc", "[net] allowed", "Would execute: sh -c")
 }
+
+// TestDryRunOfMissingCommand: the seed previews `nono run --allow .
+// --dry-run -- my-agent`, a command that need not exist. The preview is
+// still printed (exit 0) with a note that a real run would stop with 127,
+// which it does, with one clean line.
+func TestDryRunOfMissingCommand(t *testing.T) {
+	e := newEnv(t)
+	for _, mode := range []string{"run", "wrap"} {
+		r := e.nono(mode, "--allow", e.work, "--dry-run", "--", "my-agent-not-installed", "--flag")
+		if r.code != 0 {
+			t.Fatalf("%s --dry-run of a missing command: %s", mode, r)
+		}
+		mustContain(t, r, r.stdout, "Capabilities that would be granted:", "[rw] "+e.work,
+			"Would execute: my-agent-not-installed --flag",
+			"Note: cannot execute my-agent-not-installed: command not found on PATH; a real run would stop here with exit 127.")
+		r = e.nono(mode, "--allow", e.work, "--", "my-agent-not-installed")
+		if r.code != 127 || strings.TrimSpace(r.stderr) != "nono: cannot execute my-agent-not-installed: command not found on PATH" {
+			t.Fatalf("%s of a missing command: want exit 127 and one line, got %s", mode, r)
+		}
+	}
+	noexec := filepath.Join(e.work, "noexec")
+	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.nono("run", "--allow", e.work, "--", noexec)
+	if r.code != 127 || strings.TrimSpace(r.stderr) != "nono: cannot execute "+noexec+": permission denied" {
+		t.Fatalf("a file without exec permission: want exit 127 and 'permission denied', got %s", r)
+	}
+}

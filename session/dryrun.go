@@ -50,6 +50,9 @@ func (p *Plan) printDryRun(w io.Writer) {
 	fmt.Fprintf(w, "Mode: %s\n", mode)
 	fmt.Fprintf(w, "Working directory: %s\n", p.dir)
 	fmt.Fprintf(w, "Would execute: %s\n", shellQuote(p.opts.Command))
+	if p.noProgram != nil {
+		fmt.Fprintf(w, "  Note: %v; a real run would stop here with exit 127.\n", p.noProgram)
+	}
 }
 
 // relevantLayers keeps the enforcement rows that matter for spec.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,15 +64,19 @@ type Plan struct {
 	resolved *policy.Resolved
 	spec     sandbox.Spec
 	program  string
-	argv     []string
-	env      []string
-	dir      string
-	cwd      string
-	capFile  string
-	gateway  *gatewayPlan
-	creds    *credPlan
-	extraEnv map[string]string
-	dropEnv  []string
+	// noProgram is why the command could not be found, in a dry run
+	// only: a preview still shows the capabilities and says a real run
+	// would stop there.
+	noProgram *sandbox.ExecError
+	argv      []string
+	env       []string
+	dir       string
+	cwd       string
+	capFile   string
+	gateway   *gatewayPlan
+	creds     *credPlan
+	extraEnv  map[string]string
+	dropEnv   []string
 
 	mu       sync.Mutex
 	denials  []sandbox.Denial // refused by the notify supervisor
@@ -180,10 +185,28 @@ func (p *Plan) resolveProgram() error {
 	name := p.opts.Command[0]
 	path, err := exec.LookPath(name)
 	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return &sandbox.ExecError{Path: name, Err: errors.New("command not found on PATH")}
+		// "cannot execute ./x: no such file or directory", not the
+		// exec.Error and PathError wrapping around it.
+		var ee *exec.Error
+		if errors.As(err, &ee) && !errors.Is(err, exec.ErrNotFound) {
+			err = ee.Err
 		}
-		return &sandbox.ExecError{Path: name, Err: err}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		execErr := &sandbox.ExecError{Path: name, Err: err}
+		if errors.Is(err, exec.ErrNotFound) {
+			execErr.Err = errors.New("command not found on PATH")
+		}
+		if p.opts.DryRun {
+			// The seed's own example previews `my-agent`: the policy is
+			// the point of a dry run, whether or not the command exists.
+			p.noProgram = execErr
+			p.argv = append([]string{name}, p.opts.Command[1:]...)
+			return nil
+		}
+		return execErr
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
