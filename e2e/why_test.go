@@ -100,6 +100,23 @@ func TestWhyReasonCodes(t *testing.T) {
 		t.Errorf("NONO_ALLOW ignored: %+v", a)
 	}
 
+	// The overview's `nono why ~/.ssh/id_rsa`: a lone PATH is --path PATH
+	// (the first answer is a denial, the others grants).
+	for _, args := range [][]string{
+		{"~/.ssh/id_ed25519"},
+		{rw, "--allow", rw, "--op", "write"},
+		{"--json", "/etc/hostname", "--read", "/etc"},
+	} {
+		flagged := append([]string{"why", "--path"}, args...)
+		if args[0] == "--json" {
+			flagged = append([]string{"why", "--json", "--path"}, args[1:]...)
+		}
+		want, got := e.nono(flagged...), e.nono(append([]string{"why"}, args...)...)
+		if want.code != 0 || got.code != 0 || got.stdout != want.stdout || got.stdout == "" {
+			t.Fatalf("why %v answered differently from why --path:\n%s\nvs\n%s", args, got, want)
+		}
+	}
+
 	// Human output.
 	r := e.nono("why", "--path", "~/.ssh/id_ed25519")
 	mustContain(t, r, r.stdout, "DENIED\n", "  Reason: filesystem_deny", "  Details: ")
@@ -114,6 +131,9 @@ func TestWhyBadInput(t *testing.T) {
 	e := newEnv(t)
 	oneClearError(t, e.nono("why", "--path", "/etc", "--op", "delete"), `invalid --op "delete"`)
 	oneClearError(t, e.nono("why"), "exactly one of --path or --host")
+	oneClearError(t, e.nono("why", "/etc", "/tmp"), "one path at a time")
+	oneClearError(t, e.nono("why", "/etc", "--path", "/tmp"), "both name what to check")
+	oneClearError(t, e.nono("why", "/etc", "--host", "x.com"), "both name what to check")
 	oneClearError(t, e.nono("why", "--path", "/etc", "--host", "x.com"), "exactly one of --path or --host")
 	oneClearError(t, e.nono("why", "--host", "x.com", "--op", "write"), "--op applies to --path")
 	oneClearError(t, e.nono("why", "--host", "x.com", "--port", "70000"), "--port")

@@ -54,14 +54,15 @@ var whyContextFlags = []string{"allow", "read", "write", "allow-file", "read-fil
 func newWhyCmd(g *globals) *cobra.Command {
 	f := &whyFlags{}
 	cmd := &cobra.Command{
-		Use:   "why (--path PATH [--op read|write|readwrite] | --host HOST [--port N]) [CONTEXT]",
+		Use:   "why (--path PATH [--op read|write|readwrite] | PATH | --host HOST [--port N]) [CONTEXT]",
 		Short: "Explain why a path or host would be allowed or denied",
 		Long: `Explain whether a sandboxed command could read or write a path, or reach a
 host, and which rule decides it. The answer comes from the same policy
 resolution 'nono run' uses, given the same context flags (--profile, --allow,
 --read, --block-net, --network-profile, --allow-domain, ...), and their
 NONO_* environment variables. The working directory is shared only with
---allow-cwd, as in a non-interactive run.
+--allow-cwd, as in a non-interactive run. A lone PATH argument is short for
+--path PATH.
 
 Inside a sandbox, --self answers from the sandbox's own capability file
 (NONO_CAP_FILE); a file that was modified or moved is rejected with a
@@ -70,13 +71,25 @@ SECURITY error.
 The exit code is 0 whether the answer is "allowed" or "denied"; use --json
 for the machine-readable answer.`,
 		Example: `  nono why --path ~/.ssh/id_ed25519
+  nono why ~/.ssh/id_rsa                             # same as --path
   nono why --path ./build --op write --allow .
   nono why --profile claude-code --allow-cwd --path . --op readwrite
   nono why --host api.openai.com --network-profile developer
   nono why --json --host https://example.com/api --allow-domain example.com
   nono why --self --path /tmp --op write --json      # inside a sandbox`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return fmt.Errorf("why checks one path at a time, got %d arguments (%s): run it once per path", len(args), strings.Join(args, " "))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if cmd.Flags().Changed("path") || cmd.Flags().Changed("host") {
+					return fmt.Errorf("%q and --%s both name what to check: give one", args[0], map[bool]string{true: "path", false: "host"}[cmd.Flags().Changed("path")])
+				}
+				f.path = args[0]
+			}
 			return runWhy(cmd, g, f)
 		},
 	}
