@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,5 +104,64 @@ func TestCapabilityElevationIsRefusedNotIgnored(t *testing.T) {
 	oneClearError(t, e.nonoEnv([]string{"NONO_CAPABILITY_ELEVATION=true"}, "run", "--allow", e.work, "--", "true"), "not implement")
 	if r := e.nonoEnv([]string{"NONO_CAPABILITY_ELEVATION=0"}, "run", "--allow", e.work, "--", "true"); r.code != 0 {
 		t.Fatalf("elevation off must run: %s", r)
+	}
+}
+
+// TestCwdSharing: the seed's --allow-cwd rules. Outside a terminal nono never
+// hangs: it skips the prompt with the reference's line, says where the
+// command starts and starts it in /; --silent refuses instead; --allow-cwd
+// shares the cwd (read-only without a profile); on a terminal it asks, and
+// the answer decides.
+func TestCwdSharing(t *testing.T) {
+	e := newEnv(t)
+	other := filepath.Join(e.root, "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := e.nono("run", "--allow", other, "--", "pwd")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "/" {
+		t.Fatalf("non-interactive run without --allow-cwd: want the command in /: %s", r)
+	}
+	mustContain(t, r, r.stderr, "Skipping CWD prompt (non-interactive). Use --allow-cwd to include working directory.",
+		"Starting the command in / because "+e.work+" is not shared with the sandbox (--allow-cwd shares it).")
+
+	oneClearError(t, e.nono("-s", "run", "--allow", other, "--", "pwd"), "CWD access requires --allow-cwd in non-interactive mode")
+
+	r = e.nono("run", "--allow", other, "--allow-cwd", "--", "sh", "-c", "pwd; ls >/dev/null && echo listed; touch x 2>/dev/null && echo wrote || echo read-only")
+	if r.code != 0 || r.stdout != e.work+"\nlisted\nread-only\n" || strings.Contains(r.stderr, "Skipping") {
+		t.Fatalf("--allow-cwd without a profile: want the cwd shared read-only: %s", r)
+	}
+
+	// On a terminal: a pty from python3, answering the prompt.
+	driver := `import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out, answered = b"", False
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if not answered and b"[y/N]" in out:
+        os.write(fd, os.environ["ANSWER"].encode() + b"\n")
+        answered = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+`
+	for answer, want := range map[string]string{"y": e.work, "n": "/"} {
+		ctx := testCtx(t)
+		cmd := exec.CommandContext(ctx, "python3", "-c", driver, nonoBin, "run", "--allow", other, "--", "pwd")
+		cmd.Dir = e.work
+		cmd.Env = append(baseEnv(e.home), "ANSWER="+answer)
+		out, err := cmd.CombinedOutput()
+		text := strings.ReplaceAll(string(out), "\r\n", "\n")
+		if err != nil || !strings.Contains(text, "Share "+e.work+" with read access?") || !strings.HasSuffix(strings.TrimRight(text, "\n"), "\n"+want) {
+			t.Fatalf("answering %q on a terminal: want the prompt, then the command in %s (err %v):\n%s", answer, want, err, text)
+		}
 	}
 }

@@ -228,6 +228,12 @@ func (p *Plan) buildSpec() {
 	s.AllowSignalsOutside = r.SignalMode == "allow_all"
 	p.dir = p.workdir()
 	if !covered(s.Grants, p.dir, sandbox.AccessRead) {
+		// The child may not read its working directory, so it starts in
+		// /, as the original does; say so, or `nono run --allow ./out --
+		// make` in a project would look like make lost its Makefile.
+		if p.dir != "/" {
+			p.opts.Printer.Printf("Starting the command in / because %s is not shared with the sandbox (--allow-cwd shares it).\n", p.dir)
+		}
 		p.dir = "/"
 	}
 }
