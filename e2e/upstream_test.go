@@ -201,3 +201,50 @@ func TestUpstreamUnreachableIs502(t *testing.T) {
 	}
 	mustContain(t, r, r.stderr, "502")
 }
+
+// TestUpstreamOnlyChainsEveryPublicHost: the seed chains everything through
+// a corporate proxy with only --upstream-proxy (and --upstream-bypass). The
+// gateway then passes every public host to squid, which filters and resolves
+// (app.corp.test is known only to squid, as internal names are), but the
+// floor still holds before anything is chained: names the gateway resolves
+// to loopback, loopback literals and metadata are refused with 403 and never
+// reach squid. The run says which mode it is in.
+func TestUpstreamOnlyChainsEveryPublicHost(t *testing.T) {
+	e := newEnv(t)
+	d := startDNS(t, map[string]string{"loop.corp.test": "127.0.0.1", "meta.corp.test": "169.254.169.254"})
+	o := startOrigin(t, e, "app.corp.test")
+	sq := startSquid(t, e, fmt.Sprintf("%s app.corp.test\n", originIP))
+	dnsEnv := []string{"NONO_DNS_SERVER=" + d.addr}
+	curl := func(url string) result {
+		// --noproxy '': the loopback literal goes to the gateway too, not
+		// straight to the (refused) direct connect NO_PROXY would pick.
+		return e.nonoEnv(dnsEnv, "run", "--allow", e.work, "--upstream-proxy", sq.addr(), "--",
+			"curl", "-sS", "-m", "10", "--noproxy", "", "--cacert", o.caFile, url)
+	}
+	r := curl(o.url("app.corp.test", "/chained"))
+	mustContain(t, r, r.stdout, "hello from origin")
+	mustContain(t, r, r.stderr, "Network: every public host goes through nono's gateway to the upstream proxy "+sq.addr())
+	time.Sleep(300 * time.Millisecond) // squid logs a tunnel when it closes
+	if log := sq.logText(); !strings.Contains(log, fmt.Sprintf("CONNECT app.corp.test:%d", o.port)) {
+		t.Fatalf("the chained CONNECT is missing from squid's access log:\n%s", log)
+	}
+	for _, u := range []string{
+		o.url("loop.corp.test", "/"),                 // resolves to loopback: no exact entry names it
+		fmt.Sprintf("https://127.0.0.1:%d/", o.port), // loopback literal
+		"https://meta.corp.test/",                    // resolves to metadata
+		"https://169.254.169.254/latest/meta-data/",
+	} {
+		r := curl(u)
+		if r.code == 0 {
+			t.Fatalf("%s was reached in upstream-only mode: %s", u, r)
+		}
+		mustContain(t, r, r.stderr, "403")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if log := sq.logText(); strings.Contains(log, "loop.corp.test") || strings.Contains(log, "CONNECT 127.0.0.1") || strings.Contains(log, "169.254") || strings.Contains(log, "meta.corp.test") {
+		t.Fatalf("a refused destination reached the upstream proxy:\n%s", log)
+	}
+	r = e.nonoEnv(dnsEnv, "run", "--allow", e.work, "--dry-run", "--upstream-proxy", sq.addr(), "--upstream-bypass", "*.dev.local", "--", "my-agent")
+	mustContain(t, r, r.stdout, "Gateway allowlist: every public host, chained to the upstream proxy "+sq.addr()+", which filters")
+	oneClearError(t, e.nono("run", "--allow", e.work, "--proxy-port", "19999", "--", "true"), "--proxy-port needs proxy mode")
+}

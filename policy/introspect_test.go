@@ -27,6 +27,9 @@ func fakeChecker(p NetworkPlan) HostChecker {
 				return HostVerdict{Allow: true, Reason: ReasonProxyAllowed, Host: host, Rule: a}
 			}
 		}
+		if p.AllowPublic {
+			return HostVerdict{Allow: true, Reason: ReasonProxyAllowed, Host: host, Rule: "*"}
+		}
 		return HostVerdict{Reason: ReasonProxyFiltered, Host: host}
 	}
 }
@@ -37,6 +40,7 @@ func TestNetworkPlanAndWhyHost(t *testing.T) {
 	  "custom_credentials": {"c": {"upstream": "https://user@creds.team.dev:8443/v1"}}}}`)
 	h.userProfile("off", `{"extends": "default", "network": {"block": true}}`)
 	h.userProfile("dev", `{"extends": "python-dev"}`)
+	h.userProfile("corp", `{"extends": "default", "network": {"upstream_proxy": "squid.corp:3128", "deny_domain": ["blocked.corp"]}}`)
 	resolve := func(profile string) *Resolved { return mustResolve(t, h.req(func(r *Request) { r.Profile = profile })) }
 
 	cases := []struct {
@@ -60,6 +64,15 @@ func TestNetworkPlanAndWhyHost(t *testing.T) {
 		{"net", NetRequest{}, "creds.team.dev", NetFiltered, ReasonProxyAllowed},
 		{"net", NetRequest{}, "up.team.dev", NetFiltered, ReasonHostDenied},
 		{"net", NetRequest{}, "api.openai.com", NetFiltered, ReasonProxyAllowed}, // preset credential host
+		// Only an upstream proxy (flag or profile): every public host, the
+		// deny list and metadata still refused.
+		{"", NetRequest{UpstreamProxy: true}, "example.com", NetFiltered, ReasonProxyAllowed},
+		{"", NetRequest{UpstreamProxy: true}, "169.254.169.254", NetFiltered, ReasonMetadataDenied},
+		{"corp", NetRequest{}, "example.com", NetFiltered, ReasonProxyAllowed},
+		{"corp", NetRequest{}, "blocked.corp", NetFiltered, ReasonHostDenied},
+		{"corp", NetRequest{AllowNet: true}, "example.com", NetOpen, ReasonNetworkAllowed},
+		// With an allowlist of nono's own, the upstream proxy only chains.
+		{"", NetRequest{UpstreamProxy: true, AllowDomains: []string{"example.com"}}, "other.com", NetFiltered, ReasonProxyFiltered},
 		{"", NetRequest{}, "bad host", NetOpen, ReasonInvalidHost},
 		{"", NetRequest{BlockNet: true}, "bad host", NetBlocked, ReasonInvalidHost},
 	}
@@ -76,6 +89,23 @@ func TestNetworkPlanAndWhyHost(t *testing.T) {
 		w := WhyHost(plan, fakeChecker(plan), c.host, 443)
 		if w.Reason != c.reason || (w.Status == StatusAllowed) != (c.reason == ReasonProxyAllowed || c.reason == ReasonNetworkAllowed) {
 			t.Errorf("%s: %+v, want %s", name, w, c.reason)
+		}
+	}
+	for _, c := range []struct {
+		profile string
+		req     NetRequest
+		public  bool
+	}{
+		{"", NetRequest{UpstreamProxy: true}, true},
+		{"corp", NetRequest{}, true},
+		{"", NetRequest{UpstreamProxy: true, NetworkProfile: "minimal"}, false},
+		{"", NetRequest{UpstreamProxy: true, AllowDomains: []string{"x.dev"}}, false},
+		{"", NetRequest{UpstreamProxy: true, Credentials: []string{"openai"}, PresetHost: presetHost}, false},
+		{"", NetRequest{}, false},
+	} {
+		plan, err := resolve(c.profile).NetworkPlan(c.req)
+		if err != nil || plan.AllowPublic != c.public {
+			t.Errorf("%s %+v: AllowPublic %v (%v), want %v", c.profile, c.req, plan.AllowPublic, err, c.public)
 		}
 	}
 	// Where an allowed host's entry came from, and how a filtered one is fixed.

@@ -51,6 +51,7 @@ type NetRequest struct {
 	NetworkProfile string   // --network-profile; "" = the profile's
 	AllowDomains   []string // --allow-domain; host-group names allowed
 	Credentials    []string // --credential service names
+	UpstreamProxy  bool     // --upstream-proxy was given
 	// PresetHost maps a built-in credential service (openai, github, ...)
 	// to its upstream host. Package policy does not know the presets; the
 	// CLI passes credentials.LookupPreset. nil: presets add no host.
@@ -79,6 +80,13 @@ type NetworkPlan struct {
 	Sources map[string]string
 	// BlockSource names what blocked the network, in NetBlocked mode.
 	BlockSource string
+	// AllowPublic: an upstream proxy with no allowlist of nono's own (no
+	// network profile, allow_domain or credential). Every public host
+	// passes the gateway, which chains it to the upstream proxy that does
+	// the filtering; the deny list and the address floor still apply
+	// (metadata always, loopback and private addresses because no entry
+	// names them). proxy.PolicyConfig.AllowPublic.
+	AllowPublic bool
 }
 
 // NetworkPlan combines req with the resolved profile's network section with
@@ -89,8 +97,11 @@ type NetworkPlan struct {
 //   - --block-net or profile network.block blocks, and conflicts with CLI
 //     proxy flags (a profile's own proxy settings are overridden);
 //   - a network profile (flag, else profile), any allow_domain entry (flag
-//     or profile), a profile upstream_proxy or any credential service turns
-//     on the gateway; its allowlist may then be empty (deny all);
+//     or profile) or any credential service turns on the gateway; its
+//     allowlist may then be empty (deny all);
+//   - an upstream proxy (flag or profile) alone turns it on with
+//     AllowPublic: the seed chains everything through a corporate proxy
+//     with only --upstream-proxy and --upstream-bypass;
 //   - otherwise the network is open.
 //
 // Group names in allow/deny entries are expanded with netprofiles.Expand. An
@@ -116,8 +127,12 @@ func (r *Resolved) NetworkPlan(req NetRequest) (NetworkPlan, error) {
 	}
 	domains := append(append([]string(nil), req.AllowDomains...), r.AllowDomains...)
 	services := unionStr(r.Credentials, req.Credentials)
-	if np == "" && len(domains) == 0 && r.UpstreamProxy == "" && len(services) == 0 {
-		return NetworkPlan{Mode: NetOpen}, nil
+	upstream := req.UpstreamProxy || r.UpstreamProxy != ""
+	if np == "" && len(domains) == 0 && len(services) == 0 {
+		if !upstream {
+			return NetworkPlan{Mode: NetOpen}, nil
+		}
+		return NetworkPlan{Mode: NetFiltered, AllowPublic: true, Deny: netprofiles.Expand(r.DenyDomains), Sources: map[string]string{}}, nil
 	}
 	plan := NetworkPlan{Mode: NetFiltered, NetworkProfile: np, Sources: map[string]string{}}
 	add := func(entries []string, source string) {
@@ -216,6 +231,11 @@ func WhyHost(plan NetworkPlan, check HostChecker, host string, port uint16) WhyR
 			Details: "Network access is not restricted: there is no domain filtering (use --block-net, --network-profile or --allow-domain to restrict it)."}
 	}
 	target := fmt.Sprintf("%s:%d", v.Host, port)
+	if v.Allow && plan.AllowPublic && !contains(plan.Implicit, v.Rule) {
+		return WhyResult{Status: StatusAllowed, Reason: ReasonProxyAllowed,
+			Details:      fmt.Sprintf("Only an upstream proxy is configured: the gateway passes %s, like every public host, to the upstream proxy, which does the filtering (metadata, loopback and private addresses are still refused; --network-profile or --allow-domain give nono an allowlist of its own).", target),
+			PolicySource: "upstream_proxy"}
+	}
 	if v.Allow {
 		return WhyResult{Status: StatusAllowed, Reason: ReasonProxyAllowed,
 			Details:      fmt.Sprintf("Domain filtering is active and %s matches the allowlist entry %s.", target, v.Rule),

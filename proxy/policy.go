@@ -50,6 +50,12 @@ type PolicyConfig struct {
 	Deny  []string
 	// Implicit hosts are allowed as if listed in Allow (credential routes).
 	Implicit []string
+	// AllowPublic lets every host through the allowlist step as a
+	// wildcard (non-exact) match: the gateway of an upstream proxy that
+	// does the filtering. Metadata, the deny list and the address floor
+	// still apply, so loopback and private addresses stay unreachable
+	// unless an exact Allow entry names them.
+	AllowPublic bool
 	// Resolver defaults to net.DefaultResolver (queried with rooted names).
 	Resolver Resolver
 	// ResolveTimeout bounds one lookup (default 10 s).
@@ -137,16 +143,18 @@ func (m *matcher) add(entry string) error {
 // HostPolicy decides which hosts the gateway may reach. It is immutable and
 // safe for concurrent use.
 type HostPolicy struct {
-	allow    matcher
-	deny     matcher
-	resolver Resolver
-	timeout  time.Duration
+	allow       matcher
+	deny        matcher
+	allowPublic bool
+	resolver    Resolver
+	timeout     time.Duration
 }
 
 // NewHostPolicy validates and compiles the entries. An empty allowlist
-// denies everything (there is no allow-all mode).
+// denies everything, unless AllowPublic (there is no allow-all mode: the
+// metadata names, the deny list and the address floor always apply).
 func NewHostPolicy(cfg PolicyConfig) (*HostPolicy, error) {
-	p := &HostPolicy{timeout: cfg.ResolveTimeout}
+	p := &HostPolicy{timeout: cfg.ResolveTimeout, allowPublic: cfg.AllowPublic}
 	if p.timeout <= 0 {
 		p.timeout = 10 * time.Second
 	}
@@ -205,6 +213,10 @@ func (p *HostPolicy) check(rawHost string, port uint16) (Decision, bool) {
 		return d, false
 	}
 	entry, exact, ok := p.allow.match(host)
+	public := false
+	if !ok && p.allowPublic {
+		entry, exact, ok, public = "*", false, true, true
+	}
 	if !ok {
 		d.Reason, d.Detail = ReasonFiltered, fmt.Sprintf("host %s is not in the allowlist", host)
 		return d, false
@@ -217,6 +229,9 @@ func (p *HostPolicy) check(rawHost string, port uint16) (Decision, bool) {
 	}
 	d.Allow, d.Reason = true, ReasonAllowed
 	d.Detail = fmt.Sprintf("host %s is allowed by %s", host, sanitizeForEcho(entry))
+	if public {
+		d.Detail = fmt.Sprintf("host %s is allowed: with only an upstream proxy, the gateway passes every public host to it", host)
+	}
 	return d, exact
 }
 

@@ -294,3 +294,44 @@ func TestClassifyAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowPublic: the gateway of an upstream proxy that filters passes
+// every host the floor allows, as a wildcard match: metadata, the deny list,
+// and loopback, private and link-local addresses (literal or resolved) are
+// still refused, and a denied name still never reaches the resolver.
+func TestAllowPublic(t *testing.T) {
+	res := newFakeResolver(map[string]string{
+		"pub.test":   "93.184.216.34",
+		"loop.test":  "127.0.0.1",
+		"corp.test":  "10.1.2.3",
+		"md.test":    "169.254.169.254",
+		"mixed.test": "93.184.216.34,192.168.1.1",
+	})
+	p := mustPolicy(t, PolicyConfig{AllowPublic: true, Deny: []string{"blocked.test"}, Resolver: res})
+	for _, h := range []string{"pub.test", "anything.example", "93.184.216.34"} {
+		if d := p.Check(h, 443); !d.Allow || d.Rule != "*" || !strings.Contains(d.Detail, "upstream proxy") {
+			t.Errorf("Check(%q) = %+v", h, d)
+		}
+	}
+	if d, addrs := p.Resolve(context.Background(), "pub.test", 443); !d.Allow || len(addrs) != 1 {
+		t.Errorf("Resolve(pub.test) = %+v %v", d, addrs)
+	}
+	for h, reason := range map[string]string{
+		"blocked.test": ReasonHostDenied, "169.254.169.254": ReasonMetadata, "metadata.google.internal": ReasonMetadata,
+		"127.0.0.1": ReasonAddress, "10.0.0.1": ReasonAddress, "[::1]": ReasonAddress,
+		"loop.test": ReasonAddress, "corp.test": ReasonAddress, "md.test": ReasonMetadata, "mixed.test": ReasonAddress,
+	} {
+		d, addrs := p.Resolve(context.Background(), h, 443)
+		if d.Allow || addrs != nil || d.Reason != reason {
+			t.Errorf("Resolve(%q) = %+v %v, want %s", h, d, addrs, reason)
+		}
+	}
+	if res.calls["blocked.test"] != 0 {
+		t.Error("a denied name reached the resolver")
+	}
+	// An exact entry still reaches a private address, as without AllowPublic.
+	p = mustPolicy(t, PolicyConfig{AllowPublic: true, Allow: []string{"corp.test"}, Resolver: res})
+	if d, _ := p.Resolve(context.Background(), "corp.test", 443); !d.Allow {
+		t.Errorf("exact entry with AllowPublic: %+v", d)
+	}
+}

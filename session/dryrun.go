@@ -13,14 +13,18 @@ func (p *Plan) printDryRun(w io.Writer) {
 	fmt.Fprintln(w, "Capabilities that would be granted:")
 	p.writeSummary(w, "  ", false)
 	if p.gateway != nil {
-		fmt.Fprintf(w, "  Gateway allowlist (%d):", len(p.gateway.allow))
-		for i, h := range p.gateway.allow {
-			if i%4 == 0 {
-				fmt.Fprint(w, "\n    ")
+		if p.gateway.allowPublic {
+			fmt.Fprintf(w, "  Gateway allowlist: every public host, chained to the upstream proxy %s, which filters\n", p.gateway.upstream.Addr())
+		} else {
+			fmt.Fprintf(w, "  Gateway allowlist (%d):", len(p.gateway.allow))
+			for i, h := range p.gateway.allow {
+				if i%4 == 0 {
+					fmt.Fprint(w, "\n    ")
+				}
+				fmt.Fprintf(w, "%s ", h)
 			}
-			fmt.Fprintf(w, "%s ", h)
+			fmt.Fprintln(w)
 		}
-		fmt.Fprintln(w)
 		if len(p.gateway.deny) > 0 {
 			fmt.Fprintf(w, "  Gateway deny list: %s\n", strings.Join(p.gateway.deny, " "))
 		}

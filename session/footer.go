@@ -259,6 +259,9 @@ func (p *Plan) netSummary() string {
 			where = fmt.Sprintf("127.0.0.1:%d", p.spec.ProxyPort)
 		}
 		what := fmt.Sprintf("%d allowed host entries", len(p.gateway.allow))
+		if p.gateway.allowPublic {
+			what = "every public host, filtered by the upstream proxy"
+		}
 		if p.gateway.profile != "" {
 			what = "network profile " + p.gateway.profile + ", " + what
 		}

@@ -34,13 +34,14 @@ type Network struct {
 
 // gatewayPlan is the resolved egress policy of a proxy-mode run.
 type gatewayPlan struct {
-	implicit []string // credential hosts, allowed without an entry
-	profile  string
-	allow    []string
-	deny     []string
-	upstream *proxy.Upstream
-	bypass   []string
-	port     uint16
+	implicit    []string // credential hosts, allowed without an entry
+	profile     string
+	allow       []string
+	deny        []string
+	allowPublic bool // only an upstream proxy: it filters (policy.NetworkPlan.AllowPublic)
+	upstream    *proxy.Upstream
+	bypass      []string
+	port        uint16
 }
 
 // planNetwork decides the network mode. The allowlist comes from
@@ -61,6 +62,7 @@ func (p *Plan) planNetwork() error {
 	plan, err := r.NetworkPlan(policy.NetRequest{
 		BlockNet: p.opts.BlockNet, AllowNet: p.opts.AllowNet,
 		NetworkProfile: n.Profile, AllowDomains: n.AllowDomains, Credentials: services,
+		UpstreamProxy: n.UpstreamProxy != "",
 		PresetHost: func(name string) (string, bool) {
 			pr, ok := credentials.LookupPreset(name)
 			if !ok {
@@ -96,7 +98,7 @@ func (p *Plan) planNetwork() error {
 		return nil
 	case policy.NetOpen:
 		if cliUpstream && !p.opts.AllowNet {
-			return errors.New("--upstream-proxy and --proxy-port need proxy mode: add --network-profile or --allow-domain to say which hosts the gateway may reach")
+			return errors.New("--proxy-port needs proxy mode: add --network-profile, --allow-domain, --credential or --upstream-proxy")
 		}
 		if len(listen) > 0 || len(p.spec.OpenPorts) > 0 {
 			p.opts.Printer.Infof("--listen-port/--open-port have no effect: the network is unrestricted\n")
@@ -110,7 +112,7 @@ func (p *Plan) planNetwork() error {
 		}
 		return errors.New("the profile filters the network through nono's gateway, which needs a parent process: use nono run, or --allow-net to run unfiltered")
 	}
-	g := &gatewayPlan{profile: plan.NetworkProfile, allow: plan.Allow, deny: plan.Deny, implicit: plan.Implicit, bypass: bypass, port: n.ProxyPort}
+	g := &gatewayPlan{profile: plan.NetworkProfile, allow: plan.Allow, deny: plan.Deny, implicit: plan.Implicit, allowPublic: plan.AllowPublic, bypass: bypass, port: n.ProxyPort}
 	if p.creds != nil {
 		g.implicit = dedup(append(g.implicit, p.creds.hosts()...))
 	}
@@ -120,11 +122,15 @@ func (p *Plan) planNetwork() error {
 			return fmt.Errorf("--upstream-proxy: %w", err)
 		}
 		g.upstream = up
+		if g.allowPublic {
+			// The address only: a user name is nobody's business here.
+			p.opts.Printer.Printf("Network: every public host goes through nono's gateway to the upstream proxy %s, which does the filtering; metadata, loopback and private addresses stay denied (add --network-profile or --allow-domain for an allowlist of nono's own).\n", up.Addr())
+		}
 	}
 	if _, err := proxy.NewBypass(bypass); err != nil {
 		return fmt.Errorf("--upstream-bypass: %w", err)
 	}
-	if _, err := proxy.NewHostPolicy(proxy.PolicyConfig{Allow: g.allow, Deny: g.deny, Implicit: g.implicit}); err != nil {
+	if _, err := proxy.NewHostPolicy(proxy.PolicyConfig{Allow: g.allow, Deny: g.deny, Implicit: g.implicit, AllowPublic: g.allowPublic}); err != nil {
 		return fmt.Errorf("network allowlist: %w", err)
 	}
 	p.gateway = g
@@ -160,7 +166,7 @@ func (p *Plan) startGateway() (*gateway, error) {
 		return nil, fmt.Errorf("generating the session token: %w", err)
 	}
 	token := []byte(hex.EncodeToString(tok))
-	pc := proxy.PolicyConfig{Allow: g.allow, Deny: g.deny, Implicit: g.implicit}
+	pc := proxy.PolicyConfig{Allow: g.allow, Deny: g.deny, Implicit: g.implicit, AllowPublic: g.allowPublic}
 	if srv := p.opts.Network.DNSServer; srv != "" {
 		pc.Resolver = dnsServerResolver(srv)
 	}

@@ -359,7 +359,11 @@ func (p *Plan) supervise() error {
 			p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: gw.bundle, Access: sandbox.AccessRead, File: true, Source: "system"})
 		}
 		capNet.AllowedDomains = p.gateway.allow
-		p.opts.Printer.Infof("gateway listening on %s (%d allowed host entries)\n", gw.srv.Addr(), len(p.gateway.allow))
+		if p.gateway.allowPublic {
+			p.opts.Printer.Infof("gateway listening on %s (every public host, chained to %s)\n", gw.srv.Addr(), p.gateway.upstream.Addr())
+		} else {
+			p.opts.Printer.Infof("gateway listening on %s (%d allowed host entries)\n", gw.srv.Addr(), len(p.gateway.allow))
+		}
 	}
 	capFile, err := policy.WriteCapFile(capDir(), p.resolved, capNet)
 	if err != nil {

@@ -283,7 +283,7 @@ func hostArg(h string, port uint16, portSet bool) (string, uint16) {
 
 // hostChecker adapts the gateway's pure host policy to policy.WhyHost.
 func hostChecker(plan policy.NetworkPlan) (policy.HostChecker, error) {
-	hp, err := proxy.NewHostPolicy(proxy.PolicyConfig{Allow: plan.Allow, Deny: plan.Deny, Implicit: plan.Implicit})
+	hp, err := proxy.NewHostPolicy(proxy.PolicyConfig{Allow: plan.Allow, Deny: plan.Deny, Implicit: plan.Implicit, AllowPublic: plan.AllowPublic})
 	if err != nil {
 		return nil, fmt.Errorf("network allowlist: %w", err)
 	}
