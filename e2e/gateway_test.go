@@ -307,4 +307,12 @@ func TestGatewayDryRunShowsAllowlist(t *testing.T) {
 	e := newEnv(t)
 	r := e.nono("run", "--allow", e.work, "--network-profile", "minimal", "--allow-domain", "github", "--dry-run", "--", "true")
 	mustContain(t, r, r.stdout, "[net] proxy", "network profile minimal", "api.openai.com", "raw.githubusercontent.com", "Gateway allowlist")
+	// Credentials alone: the allowlist is empty, and the preview says the
+	// credential's upstream is still reachable, and why. No secret is read.
+	r = e.nono("run", "--allow", e.work, "--credential", "openai", "--dry-run", "--", "my-agent")
+	mustContain(t, r, r.stdout, "(0 allowed host entries + 1 credential upstream)", "Gateway allowlist (0):",
+		"Credential upstreams, reachable without an entry: api.openai.com", "secrets are loaded only when the command runs")
+	if r.code != 0 {
+		t.Fatalf("credential dry-run: %s", r)
+	}
 }

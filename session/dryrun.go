@@ -24,6 +24,9 @@ func (p *Plan) printDryRun(w io.Writer) {
 				fmt.Fprintf(w, "%s ", h)
 			}
 			fmt.Fprintln(w)
+			if len(p.gateway.implicit) > 0 {
+				fmt.Fprintf(w, "  Credential upstreams, reachable without an entry: %s\n", strings.Join(p.gateway.implicit, " "))
+			}
 		}
 		if len(p.gateway.deny) > 0 {
 			fmt.Fprintf(w, "  Gateway deny list: %s\n", strings.Join(p.gateway.deny, " "))

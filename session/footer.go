@@ -259,6 +259,9 @@ func (p *Plan) netSummary() string {
 			where = fmt.Sprintf("127.0.0.1:%d", p.spec.ProxyPort)
 		}
 		what := fmt.Sprintf("%d allowed host entries", len(p.gateway.allow))
+		if n := len(p.gateway.implicit); n > 0 {
+			what += fmt.Sprintf(" + %d credential upstream%s", n, map[bool]string{true: "", false: "s"}[n == 1])
+		}
 		if p.gateway.allowPublic {
 			what = "every public host, filtered by the upstream proxy"
 		}
