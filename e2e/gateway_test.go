@@ -59,6 +59,9 @@ func TestGatewayCurl(t *testing.T) {
 	if n := g.dns.count("other.nono.test"); n != 0 {
 		t.Fatalf("a denied name was resolved %d times", n)
 	}
+	// The footer names the refused host and the exact flag that allows it.
+	mustContain(t, r, r.stderr, "Gateway refused CONNECT other.nono.test:", "(1 allowed host entry)",
+		"To grant additional access, re-run with:\n    --allow-domain other.nono.test\n", "Explain a host with: nono why --host other.nono.test")
 }
 
 func TestGatewayPythonRequests(t *testing.T) {

@@ -310,6 +310,33 @@ func TestDryRunExecutesNothing(t *testing.T) {
 	mustContain(t, r, r.stdout, "Capabilities that would be granted:", "[rw] "+e.work, "[r-] /etc", "[net] allowed", "Would execute: sh -c")
 }
 
+// TestExecOfUngrantedProgramExplains: a program outside every grant (a
+// pyenv shim, a tool in ~/bin) is refused by Landlock at exec with a bare
+// EACCES; nono says which grant is missing, in run and wrap alike.
+func TestExecOfUngrantedProgramExplains(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(e.root, "tools")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tool := filepath.Join(dir, "tool")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\necho ran\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := "nono: cannot execute " + tool + ": permission denied: the sandbox does not grant read access to it; add --read " + dir +
+		" (nono why --path " + tool + " explains)"
+	for _, mode := range []string{"run", "wrap"} {
+		r := e.nono(mode, "--allow", e.work, "--", tool)
+		if r.code != 127 || strings.TrimSpace(r.stderr) != want || r.stdout != "" {
+			t.Fatalf("%s of an ungranted program: want exit 127 and\n%s\ngot %s", mode, want, r)
+		}
+		r = e.nono(mode, "--allow", e.work, "--read", dir, "--", tool)
+		if r.code != 0 || r.stdout != "ran\n" {
+			t.Fatalf("%s with the suggested --read: %s", mode, r)
+		}
+	}
+}
+
 // TestDryRunOfMissingCommand: the seed previews `nono run --allow .
 // --dry-run -- my-agent`, a command that need not exist. The preview is
 // still printed (exit 0) with a note that a real run would stop with 127,

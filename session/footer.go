@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"fmt"
+	"github.com/nono-sandbox/nono/proxy"
 	"io"
 	"regexp"
 	"sort"
@@ -89,10 +90,14 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 		}
 		line("Refused %s to %s: %s", d.Op, pr.Err(d.Target), d.Reason)
 	}
-	var gwDenied []string
+	var gwDenied, hostFixes []string
 	if p.gwEvents != nil {
 		for _, e := range p.gwEvents.denials() {
 			gwDenied = append(gwDenied, describeEvent(e))
+			if e.Reason == proxy.ReasonFiltered && e.Host != "" {
+				// A normalised host name (ASCII, validated): safe to echo.
+				hostFixes = append(hostFixes, "--allow-domain "+e.Host)
+			}
 		}
 	}
 	for i, d := range dedup(gwDenied) {
@@ -127,13 +132,16 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	}
 	line("Sandbox policy:")
 	p.writeSummary(w, "    ", false)
-	var fixes []string
+	fixes := append([]string(nil), hostFixes...)
 	for _, d := range denials {
 		if d.why.SuggestedFlag != "" {
 			fixes = append(fixes, d.why.SuggestedFlag)
 		}
 	}
 	fixes = dedup(fixes)
+	if len(fixes) > 5 {
+		fixes = fixes[:5]
+	}
 	line("To grant additional access, re-run with:")
 	if len(fixes) > 0 {
 		for _, f := range fixes {
@@ -147,11 +155,15 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	if p.spec.Net == sandbox.NetBlock {
 		fmt.Fprintf(w, "    --allow-net        unrestricted network for this session\n")
 	}
-	if p.spec.Net == sandbox.NetProxy {
+	if p.spec.Net == sandbox.NetProxy && len(hostFixes) == 0 {
 		fmt.Fprintf(w, "    --allow-domain H   let the gateway reach host H (or *.suffix, or a host group)\n")
 		if len(p.spec.OpenPorts) == 0 {
 			fmt.Fprintf(w, "    --open-port N      loopback TCP port N for local services\n")
 		}
+	}
+	if len(hostFixes) > 0 {
+		line("Explain a host with: nono why --host %s (suppress this footer with --no-diagnostics)", strings.TrimPrefix(hostFixes[0], "--allow-domain "))
+		return
 	}
 	line("Explain any path with: nono why --path <path> --op read|write (suppress this footer with --no-diagnostics)")
 }
@@ -258,7 +270,7 @@ func (p *Plan) netSummary() string {
 		if p.spec.ProxyPort != 0 {
 			where = fmt.Sprintf("127.0.0.1:%d", p.spec.ProxyPort)
 		}
-		what := fmt.Sprintf("%d allowed host entries", len(p.gateway.allow))
+		what := fmt.Sprintf("%d allowed host entr%s", len(p.gateway.allow), map[bool]string{true: "y", false: "ies"}[len(p.gateway.allow) == 1])
 		if n := len(p.gateway.implicit); n > 0 {
 			what += fmt.Sprintf(" + %d credential upstream%s", n, map[bool]string{true: "", false: "s"}[n == 1])
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/nono-sandbox/nono/certs"
 	"github.com/nono-sandbox/nono/policy"
@@ -315,7 +316,20 @@ func (p *Plan) exec() error {
 	if err := os.Chdir(p.dir); err != nil {
 		return &sandbox.SetupError{Err: fmt.Errorf("chdir %s: %w", p.dir, err)}
 	}
-	return sandbox.Exec(&p.spec, p.program, p.argv, p.env)
+	return p.explainExec(sandbox.Exec(&p.spec, p.program, p.argv, p.env))
+}
+
+// explainExec adds the fix to an exec refused because the program itself
+// is not granted (a pyenv shim or a tool under an ungranted directory): the
+// kernel only says "permission denied".
+func (p *Plan) explainExec(err error) error {
+	var ee *sandbox.ExecError
+	if !errors.As(err, &ee) || !errors.Is(ee.Err, syscall.EACCES) || covered(p.spec.Grants, p.program, sandbox.AccessRead) {
+		return err
+	}
+	ee.Err = fmt.Errorf("%w: the sandbox does not grant read access to it; add --read %s (nono why --path %s explains)",
+		ee.Err, filepath.Dir(p.program), p.program)
+	return err
 }
 
 func (p *Plan) supervise() error {
@@ -402,6 +416,7 @@ func (p *Plan) supervise() error {
 
 	started = true // Start owns the catch from here
 	child, err := sandbox.Start(&p.spec, cmd, sigs)
+	err = p.explainExec(err)
 	if w, ok := cmd.Stderr.(*os.File); ok && w != stderr {
 		w.Close() // the child holds its own copy now
 	}
