@@ -215,3 +215,43 @@ func securityLine(stderr string) bool {
 	}
 	return false
 }
+
+// TestWhySelfHosts asks a real session about hosts from inside, in every
+// network mode, and wants the gateway's own answers: a credential-only
+// session is default-deny except the credential upstream, and an
+// upstream-only session passes public hosts but never metadata or
+// loopback. (The capability file once recorded only allowed_domains, so
+// both read as "network open".)
+func TestWhySelfHosts(t *testing.T) {
+	e := newEnv(t)
+	bin := filepath.Dir(nonoBin)
+	prof := filepath.Join(e.root, "creds.json")
+	if err := os.WriteFile(prof, []byte(`{"meta": {"name": "self-creds"}, "network": {"custom_credentials": {"svc": {
+	  "upstream": "https://api.svc.test", "credential_key": "env://SELF_KEY", "env_var": "SVC_API_KEY"}}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(session []string, host, reason, status string) {
+		t.Helper()
+		args := append(append([]string{"run", "--no-diagnostics", "--read", bin, "--allow", e.work}, session...),
+			"--", nonoBin, "why", "--self", "--json", "--host", host)
+		r := e.nonoEnv([]string{"SELF_KEY=k-" + strings.Repeat("x", 20)}, args...)
+		a := parseWhy(t, r)
+		if a.Reason != reason || a.Status != status {
+			t.Errorf("session %v, host %s: got %s/%s (%s), want %s/%s", session, host, a.Status, a.Reason, a.Details, status, reason)
+		}
+	}
+	open, blocked := []string{}, []string{"--block-net"}
+	domains := []string{"--allow-domain", "example.com"}
+	creds := []string{"--profile", prof, "--credential", "svc"}
+	upstream := []string{"--upstream-proxy", "127.0.0.1:9"}
+	ask(open, "example.com", "network_allowed", "allowed")
+	ask(blocked, "example.com", "network_blocked", "denied")
+	ask(domains, "example.com", "proxy_allowed", "allowed")
+	ask(domains, "other.com", "proxy_filtered", "denied")
+	ask(creds, "api.svc.test", "proxy_allowed", "allowed")
+	ask(creds, "example.com", "proxy_filtered", "denied")
+	ask(creds, "169.254.169.254", "metadata_denied", "denied")
+	ask(upstream, "example.com", "proxy_allowed", "allowed")
+	ask(upstream, "169.254.169.254", "metadata_denied", "denied")
+	ask(upstream, "127.0.0.1", "address_denied", "denied")
+}

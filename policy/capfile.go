@@ -40,7 +40,12 @@ func capFileName(data []byte) string {
 
 // CapNet is the network and command state written to the capability file.
 type CapNet struct {
-	Blocked         bool
+	Blocked bool
+	// Proxy: the gateway filters the network (AllowedDomains, the
+	// CredentialHosts, or every public host when AllowPublic).
+	Proxy           bool
+	AllowPublic     bool
+	CredentialHosts []string
 	AllowedDomains  []string
 	DomainEndpoints []DomainEndpoints
 	AllowedCommands []string
@@ -65,6 +70,9 @@ type capState struct {
 	DenyPaths             []string          `json:"deny_paths,omitempty"`
 	AllowedDomains        []string          `json:"allowed_domains"`
 	DomainEndpoints       []DomainEndpoints `json:"domain_endpoints,omitempty"`
+	NetProxy              bool              `json:"net_proxy,omitempty"`
+	AllowPublic           bool              `json:"allow_public,omitempty"`
+	CredentialHosts       []string          `json:"credential_hosts,omitempty"`
 }
 
 type capFS struct {
@@ -104,6 +112,9 @@ func WriteCapFile(dir string, r *Resolved, extra CapNet) (string, error) {
 		DenyPaths:             []string{},
 		AllowedDomains:        nonNil(extra.AllowedDomains),
 		DomainEndpoints:       extra.DomainEndpoints,
+		NetProxy:              extra.Proxy,
+		AllowPublic:           extra.AllowPublic,
+		CredentialHosts:       extra.CredentialHosts,
 		FS:                    []capFS{},
 	}
 	for _, g := range r.Grants {
@@ -250,7 +261,7 @@ func parseCapState(data []byte) (*Resolved, error) {
 		return nil, capErr("trailing data after the JSON object")
 	}
 	cwd, _ := os.Getwd()
-	r := &Resolved{ProfileName: "(self)", cwd: cwd, x: NewExpander(os.LookupEnv, cwd)}
+	r := &Resolved{ProfileName: "(self)", fromCap: true, cwd: cwd, x: NewExpander(os.LookupEnv, cwd)}
 	for i, e := range st.FS {
 		field := fmt.Sprintf("fs[%d].path", i)
 		if err := checkAbsClean(field, e.Path); err != nil {
@@ -303,7 +314,16 @@ func parseCapState(data []byte) (*Resolved, error) {
 			return nil, capErr("command entry %d %q is invalid", i, c)
 		}
 	}
-	r.Net = CapNet{Blocked: st.NetBlocked, AllowedDomains: st.AllowedDomains, DomainEndpoints: st.DomainEndpoints,
+	if st.AllowPublic && !st.NetProxy || st.NetProxy && st.NetBlocked {
+		return nil, capErr("net_proxy, allow_public and net_blocked contradict each other")
+	}
+	for i, h := range append(append([]string(nil), st.AllowedDomains...), st.CredentialHosts...) {
+		if h == "" || len(h) > 260 || strings.ContainsFunc(h, func(c rune) bool { return c <= ' ' || c == 0x7f || c == '/' }) {
+			return nil, capErr("host entry %d %q is invalid", i, h)
+		}
+	}
+	r.Net = CapNet{Blocked: st.NetBlocked, Proxy: st.NetProxy, AllowPublic: st.AllowPublic, CredentialHosts: st.CredentialHosts,
+		AllowedDomains: st.AllowedDomains, DomainEndpoints: st.DomainEndpoints,
 		AllowedCommands: st.AllowedCommands, BlockedCommands: st.BlockedCommands}
 	r.NetworkBlock = st.NetBlocked
 	r.AllowDomains = st.AllowedDomains

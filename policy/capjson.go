@@ -85,6 +85,18 @@ func marshalCapState(st *capState) []byte {
 		}
 		w.close(']')
 	}
+	if st.NetProxy {
+		w.key("net_proxy")
+		w.raw("true")
+	}
+	if st.AllowPublic {
+		w.key("allow_public")
+		w.raw("true")
+	}
+	if len(st.CredentialHosts) > 0 {
+		w.key("credential_hosts")
+		w.strs(st.CredentialHosts)
+	}
 	w.close('}')
 	return w.b
 }

@@ -45,7 +45,8 @@ func TestMarshalCapStateMatchesEncodingJSON(t *testing.T) {
 	}
 	for range 200 {
 		st := capState{Nonce: pick(), NetBlocked: rng.Intn(2) == 0, AllowedCommands: picks(), BlockedCommands: picks(),
-			BypassProtectionPaths: picks(), OverrideDenyPaths: picks(), DenyPaths: picks(), AllowedDomains: picks()}
+			BypassProtectionPaths: picks(), OverrideDenyPaths: picks(), DenyPaths: picks(), AllowedDomains: picks(),
+			NetProxy: rng.Intn(2) == 0, AllowPublic: rng.Intn(2) == 0, CredentialHosts: picks()}
 		if rng.Intn(4) != 0 {
 			st.FS = []capFS{}
 			for range rng.Intn(4) {

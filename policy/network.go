@@ -107,6 +107,9 @@ type NetworkPlan struct {
 // Group names in allow/deny entries are expanded with netprofiles.Expand. An
 // unknown network profile is an error that lists the valid names.
 func (r *Resolved) NetworkPlan(req NetRequest) (NetworkPlan, error) {
+	if r.fromCap {
+		return r.Net.plan(), nil
+	}
 	switch {
 	case req.BlockNet && req.AllowNet:
 		return NetworkPlan{}, errors.New("--block-net and --allow-net conflict: choose one")
@@ -169,6 +172,24 @@ func (r *Resolved) NetworkPlan(req NetRequest) (NetworkPlan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// plan is the network a session recorded in its capability file: blocked,
+// open, or the gateway with its allowlist, credential upstreams and
+// upstream-only mode. Files from before net_proxy have only
+// allowed_domains, which still means the gateway.
+func (n CapNet) plan() NetworkPlan {
+	switch {
+	case n.Blocked:
+		return NetworkPlan{Mode: NetBlocked, BlockSource: "this sandbox"}
+	case !n.Proxy && len(n.AllowedDomains) == 0:
+		return NetworkPlan{Mode: NetOpen}
+	}
+	p := NetworkPlan{Mode: NetFiltered, Allow: n.AllowedDomains, Implicit: n.CredentialHosts, AllowPublic: n.AllowPublic, Sources: map[string]string{}}
+	for _, a := range p.Allow {
+		p.Sources[a] = "this sandbox's gateway"
+	}
+	return p
 }
 
 // upstreamHost returns the host of an upstream URL ("https://api.x.com/v1"

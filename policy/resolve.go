@@ -44,6 +44,9 @@ type Deny struct {
 // Resolved is a profile plus CLI flags turned into what the sandbox and the
 // gateway must enforce.
 type Resolved struct {
+	// fromCap: loaded from a capability file (`nono why --self`); its
+	// network is Net, as the session recorded it.
+	fromCap       bool
 	Profile       *Profile // merged profile (implicit default groups not listed)
 	ProfileName   string
 	Grants        []sandbox.Grant // canonical, de-duplicated, sorted; Source set

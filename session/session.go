@@ -373,6 +373,7 @@ func (p *Plan) supervise() error {
 			p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: gw.bundle, Access: sandbox.AccessRead, File: true, Source: "system"})
 		}
 		capNet.AllowedDomains = p.gateway.allow
+		capNet.Proxy, capNet.AllowPublic, capNet.CredentialHosts = true, p.gateway.allowPublic, p.gateway.implicit
 		if p.gateway.allowPublic {
 			p.opts.Printer.Infof("gateway listening on %s (every public host, chained to %s)\n", gw.srv.Addr(), p.gateway.upstream.Addr())
 		} else {
