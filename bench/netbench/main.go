@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,24 +111,11 @@ func orchestrate(args []string) error {
 	if st, err := os.Stat(*srt); err == nil && !st.IsDir() {
 		e.srt = *srt
 	}
-	work, err := os.MkdirTemp("/var/tmp", "nono-netbench-")
+	cleanup, err := e.prepare("nono-netbench-")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if os.Getenv("NETBENCH_KEEP") == "" {
-			os.RemoveAll(work)
-		}
-	}()
-	os.Chmod(work, 0o755)
-	e.work = work
-	if e.bin, err = copySelf(work); err != nil {
-		return err
-	}
-	if e.origin, err = startOrigin(work); err != nil {
-		return err
-	}
-	defer e.origin.Close()
+	defer cleanup()
 
 	byName := map[string]setup{}
 	sum := &Summary{
@@ -170,6 +158,44 @@ func orchestrate(args []string) error {
 	md := report(sum)
 	fmt.Print(md)
 	return os.WriteFile(filepath.Join(*out, "netbench.md"), []byte(md), 0o644)
+}
+
+// prepare makes the scratch directory (kept with NETBENCH_KEEP=1), copies
+// this program into it for sandboxed clients, and starts the origins.
+func (e *env) prepare(prefix string) (cleanup func(), err error) {
+	work, err := os.MkdirTemp("/var/tmp", prefix)
+	if err != nil {
+		return nil, err
+	}
+	remove := func() {
+		if os.Getenv("NETBENCH_KEEP") == "" {
+			os.RemoveAll(work)
+		}
+	}
+	os.Chmod(work, 0o755)
+	e.work = work
+	if e.bin, err = copySelf(work); err == nil {
+		e.origin, err = startOrigin(work)
+	}
+	if err != nil {
+		remove()
+		return nil, err
+	}
+	return func() { e.origin.Close(); remove() }, nil
+}
+
+// serveHere listens on an ephemeral loopback port, prints its URL as the
+// first line of stdout (how the orchestrator finds it) and closes the
+// listener after d.
+func serveHere(d time.Duration) (net.Listener, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("http://%s\n", l.Addr())
+	os.Stdout.Sync()
+	time.AfterFunc(d, func() { l.Close() })
+	return l, nil
 }
 
 func findNono(flagVal string) string {

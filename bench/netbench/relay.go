@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 )
 
@@ -20,13 +18,10 @@ func relayMain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := serveHere(*d)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("http://%s\n", l.Addr())
-	os.Stdout.Sync()
-	time.AfterFunc(*d, func() { l.Close() })
 	for {
 		c, err := l.Accept()
 		if err != nil {

@@ -91,20 +91,11 @@ func reverseMain(args []string) error {
 		return errors.New("out of range: -rounds 1..10, -n 100..1e6, -c 1..1024")
 	}
 	e := &env{nono: findNono(*nono)}
-	work, err := os.MkdirTemp("/var/tmp", "nono-revbench-")
+	cleanup, err := e.prepare("nono-revbench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	os.Chmod(work, 0o755)
-	e.work = work
-	if e.bin, err = copySelf(work); err != nil {
-		return err
-	}
-	if e.origin, err = startOrigin(work); err != nil {
-		return err
-	}
-	defer e.origin.Close()
+	defer cleanup()
 	byName := map[string]revSetup{}
 	for _, s := range revSetups() {
 		byName[s.name] = s
@@ -352,13 +343,10 @@ func rproxyMain(args []string) error {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 256, ForceAttemptHTTP2: true},
 		ErrorLog:  log.New(io.Discard, "", 0),
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := serveHere(*d)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("http://%s\n", l.Addr())
-	os.Stdout.Sync()
-	time.AfterFunc(*d, func() { l.Close() })
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	if err := srv.Serve(l); !errors.Is(err, net.ErrClosed) {
 		return err
@@ -598,13 +586,10 @@ func rleanMain(args []string) error {
 			}}
 	}
 	idle := make(chan *leanConn, 256)
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := serveHere(*d)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("http://%s\n", l.Addr())
-	os.Stdout.Sync()
-	time.AfterFunc(*d, func() { l.Close() })
 	for {
 		c, err := l.Accept()
 		if err != nil {
