@@ -72,7 +72,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	listVarP(fs, &f.blockCommand, "block-command", "", "deprecated: add a startup command to the blocklist")
 	fs.StringVar(&f.networkProfile, "network-profile", "", "filter egress through nono's gateway with a network profile: minimal, developer, claude-code, codex, opencode, enterprise (env NONO_NETWORK_PROFILE)")
 	listVarP(fs, &f.allowDomain, "allow-domain", "", "let the gateway reach a host, *.suffix or host group; enables proxy mode (repeatable; env NONO_ALLOW_DOMAIN, comma-separated)")
-	fs.StringVar(&f.upstreamProxy, "upstream-proxy", "", "chain the gateway through a corporate proxy host:port or http://user@host:port (env NONO_UPSTREAM_PROXY)")
+	fs.StringVar(&f.upstreamProxy, "upstream-proxy", "", "chain the gateway through a corporate proxy host:port or http://user@host:port; alone, it passes every public host to that proxy (env NONO_UPSTREAM_PROXY)")
 	listVarP(fs, &f.upstreamBypass, "upstream-bypass", "", "host or *.suffix that goes direct instead of through --upstream-proxy (repeatable; env NONO_UPSTREAM_BYPASS)")
 	fs.Uint16Var(&f.proxyPort, "proxy-port", 0, "fixed gateway port on 127.0.0.1 (default: ephemeral)")
 	listVarP(fs, &f.listenPort, "listen-port", "", "let the child listen on a TCP port (proxy mode; repeatable)")
