@@ -386,3 +386,36 @@ func TestCredentialsOnePasswordHelper(t *testing.T) {
 		t.Fatal("the child ran although its credential failed to load")
 	}
 }
+
+// TestCredentialsSlowLoadSaysSo: a secret store that takes a while (here
+// an `op` CLI stub that sleeps, as a biometric unlock would) gets one line
+// saying what nono is waiting for; a fast one gets none. Neither names the
+// secret.
+func TestCredentialsSlowLoadSaysSo(t *testing.T) {
+	e := newEnv(t)
+	stub := filepath.Join(e.root, "stub")
+	if err := os.MkdirAll(stub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\n[ \"$1\" = read ] || exit 2\ncase \"$3\" in *slow*) sleep 1.6 ;; esac\nprintf 'sk-stub-secret-value\\n'\n"
+	if err := os.WriteFile(filepath.Join(stub, "op"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ref    string
+		notice bool
+	}{{"op://Dev/slow/credential", true}, {"op://Dev/fast/credential", false}} {
+		prof := filepath.Join(e.root, "p.json")
+		if err := os.WriteFile(prof, []byte(`{"meta": {"name": "slow"}, "network": {"custom_credentials": {"svc": {
+		  "upstream": "https://api.svc.test", "credential_key": "`+c.ref+`", "env_var": "SVC_API_KEY"}}}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := e.nonoEnv([]string{"PATH=" + stub + ":/usr/local/bin:/usr/bin:/bin"}, "run", "--profile", prof, "--allow", e.work, "--credential", "svc", "--", "true")
+		if r.code != 0 || strings.Contains(r.stdout+r.stderr, "sk-stub-secret-value") {
+			t.Fatalf("%s: %s", c.ref, r)
+		}
+		if got := strings.Contains(r.stderr, "Loading 1 credential from 1Password (up to 90 s)..."); got != c.notice {
+			t.Fatalf("%s: notice printed %v, want %v: %s", c.ref, got, c.notice, r)
+		}
+	}
+}

@@ -155,7 +155,14 @@ func (p *Plan) loadSecrets() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	r := credentials.NewResolver()
+	// A keyring unlock, `op read` or the 1Password SDK can take seconds:
+	// say what nono is waiting for rather than sit silent.
+	slow := time.AfterFunc(loadNotice, func() {
+		p.opts.Printer.Printf("Loading %d credential%s from %s (up to 90 s)...\n", len(refs),
+			map[bool]string{true: "", false: "s"}[len(refs) == 1], refBackends(refs))
+	})
 	loaded, err := credentials.LoadAll(ctx, r, refs)
+	slow.Stop()
 	// Ends the 1Password SDK helper (nono-op) before the child starts: it
 	// holds the service account token and must not outlive the loading.
 	if cerr := r.Close(); cerr != nil && err == nil {
@@ -175,6 +182,25 @@ func (p *Plan) loadSecrets() error {
 		}
 	}
 	return nil
+}
+
+// loadNotice is how long credential loading may take before nono says so.
+const loadNotice = time.Second
+
+// refBackends names the secret stores refs come from, for the notice.
+func refBackends(refs []credentials.NamedRef) string {
+	names := map[credentials.Scheme]string{
+		credentials.SchemeKeyring: "the system keyring", credentials.SchemeOnePassword: "1Password",
+		credentials.SchemeEnv: "the environment", credentials.SchemeFile: "files",
+		credentials.SchemeApplePassword: "Apple Passwords",
+	}
+	var out []string
+	for _, r := range refs {
+		if n := names[r.Ref.Scheme]; n != "" && !contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func (cp *credPlan) wipe() {
