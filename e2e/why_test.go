@@ -255,3 +255,27 @@ func TestWhySelfHosts(t *testing.T) {
 	ask(upstream, "169.254.169.254", "metadata_denied", "denied")
 	ask(upstream, "127.0.0.1", "address_denied", "denied")
 }
+
+// TestWhyUpstreamOnly: `nono why` takes --upstream-proxy (and
+// NONO_UPSTREAM_PROXY) as context, so it answers the way an upstream-only
+// `nono run` decides: public hosts pass to the upstream proxy, metadata and
+// private or loopback literals do not.
+func TestWhyUpstreamOnly(t *testing.T) {
+	e := newEnv(t)
+	a := parseWhy(t, e.nono("why", "--json", "--host", "example.com", "--upstream-proxy", "squid.corp:3128"))
+	if a.Status != "allowed" || a.Reason != "proxy_allowed" || a.PolicySource != "upstream_proxy" {
+		t.Errorf("public host: %+v", a)
+	}
+	a = parseWhy(t, e.nonoEnv([]string{"NONO_UPSTREAM_PROXY=squid.corp:3128"}, "why", "--json", "--host", "10.0.0.1"))
+	if a.Reason != "address_denied" || a.Details != "address 10.0.0.1 is a private (RFC 1918) address; only an exact (non-wildcard) allow entry may reach it" {
+		t.Errorf("private literal: %+v", a)
+	}
+	a = parseWhy(t, e.nono("why", "--json", "--host", "169.254.169.254", "--upstream-proxy", "squid.corp:3128"))
+	if a.Reason != "metadata_denied" {
+		t.Errorf("metadata: %+v", a)
+	}
+	oneClearError(t, e.nono("why", "--host", "x.com", "--upstream-proxy", "http://u:pw@h:1"), "password")
+	oneClearError(t, e.nono("why", "--host", "x.com", "--upstream-proxy", "h:1", "--block-net"), "conflicts with proxy flags")
+	oneClearError(t, e.nono("why", "--host", "x.com", "--upstream-proxy", "h:1", "--allow-net"), "conflicts with --upstream-proxy")
+	oneClearError(t, e.nono("why", "--self", "--host", "x.com", "--upstream-proxy", "h:1"), "--self")
+}

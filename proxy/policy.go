@@ -238,18 +238,22 @@ func (p *HostPolicy) check(rawHost string, port uint16) (Decision, bool) {
 // floorDecision fills d and returns true when ip is denied by the floor.
 func floorDecision(d *Decision, ip netip.Addr, exact bool, what string) bool {
 	c, desc := classifyAddr(ip)
+	subject := fmt.Sprintf("%s %s of %s", what, ip, d.Host)
+	if a, err := netip.ParseAddr(strings.Trim(d.Host, "[]")); err == nil && a == ip {
+		subject = fmt.Sprintf("%s %s", what, ip) // a literal: "of itself" says nothing
+	}
 	switch {
 	case c == classMetadata:
 		d.Allow, d.Reason = false, ReasonMetadata
-		d.Detail = fmt.Sprintf("%s %s of %s is %s and is always denied", what, ip, d.Host, desc)
+		d.Detail = fmt.Sprintf("%s is %s and is always denied", subject, desc)
 		return true
 	case c == classForbidden:
 		d.Allow, d.Reason = false, ReasonAddress
-		d.Detail = fmt.Sprintf("%s %s of %s is %s and is always denied", what, ip, d.Host, desc)
+		d.Detail = fmt.Sprintf("%s is %s and is always denied", subject, desc)
 		return true
 	case c == classPrivate && !exact:
 		d.Allow, d.Reason = false, ReasonAddress
-		d.Detail = fmt.Sprintf("%s %s of %s is %s; only an exact (non-wildcard) allow entry may reach it", what, ip, d.Host, desc)
+		d.Detail = fmt.Sprintf("%s is %s; only an exact (non-wildcard) allow entry may reach it", subject, desc)
 		return true
 	}
 	return false

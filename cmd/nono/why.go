@@ -31,7 +31,7 @@ type whyFlags struct {
 
 	allow, read, write, allowFile, readFile, writeFile, bypass []string
 	blockNet, allowNet, allowCwd                               bool
-	profile, workdir, networkProfile                           string
+	profile, workdir, networkProfile, upstreamProxy            string
 	allowDomain                                                []string
 }
 
@@ -44,12 +44,13 @@ var whyEnv = map[string]string{
 	"profile":         "NONO_PROFILE",
 	"network-profile": "NONO_NETWORK_PROFILE",
 	"allow-domain":    "NONO_ALLOW_DOMAIN",
+	"upstream-proxy":  "NONO_UPSTREAM_PROXY",
 }
 
 // whyContextFlags are the flags that describe a hypothetical sandbox; they
 // make no sense with --self.
 var whyContextFlags = []string{"allow", "read", "write", "allow-file", "read-file", "write-file", "bypass-protection",
-	"block-net", "allow-net", "allow-cwd", "profile", "workdir", "network-profile", "allow-domain"}
+	"block-net", "allow-net", "allow-cwd", "profile", "workdir", "network-profile", "allow-domain", "upstream-proxy"}
 
 func newWhyCmd(g *globals) *cobra.Command {
 	f := &whyFlags{}
@@ -114,6 +115,7 @@ for the machine-readable answer.`,
 	fs.BoolVar(&f.allowNet, "allow-net", false, "context: unrestricted network (env NONO_ALLOW_NET)")
 	fs.StringVar(&f.networkProfile, "network-profile", "", "context: network profile for the gateway (env NONO_NETWORK_PROFILE)")
 	listVarP(fs, &f.allowDomain, "allow-domain", "", "context: host or host group the gateway allows (env NONO_ALLOW_DOMAIN)")
+	fs.StringVar(&f.upstreamProxy, "upstream-proxy", "", "context: the gateway chains to this proxy; alone, it passes every public host (env NONO_UPSTREAM_PROXY)")
 	_ = cmd.RegisterFlagCompletionFunc("op", cobra.FixedCompletions([]string{"read", "write", "readwrite"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("profile", completeProfiles)
 	_ = cmd.RegisterFlagCompletionFunc("network-profile", completeNetworkProfiles)
@@ -217,8 +219,19 @@ func (f *whyFlags) resolve(fs *pflag.FlagSet, g *globals) (*policy.Resolved, pol
 	for _, w := range r.Warnings {
 		g.printer.Warnf("%s", w)
 	}
+	if f.upstreamProxy != "" {
+		if f.allowNet {
+			return nil, policy.NetRequest{}, errors.New("--allow-net conflicts with --upstream-proxy: choose one")
+		}
+		if f.blockNet || r.NetworkBlock {
+			return nil, policy.NetRequest{}, errors.New("--block-net conflicts with proxy flags (--network-profile, --allow-domain, --upstream-proxy): choose one")
+		}
+		if _, err := proxy.ParseUpstream(f.upstreamProxy); err != nil {
+			return nil, policy.NetRequest{}, fmt.Errorf("--upstream-proxy: %w", err)
+		}
+	}
 	return r, policy.NetRequest{BlockNet: f.blockNet, AllowNet: f.allowNet, NetworkProfile: f.networkProfile, AllowDomains: f.allowDomain,
-		PresetHost: presetHost}, nil
+		UpstreamProxy: f.upstreamProxy != "", PresetHost: presetHost}, nil
 }
 
 // presetHost is the upstream host of a built-in credential service.
