@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -53,7 +54,11 @@ func render(t *testing.T, tmpl string, vars map[string]string) string {
 func startDaemon(t *testing.T, u *upstreamProxy, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
-	out, _ := os.Create(filepath.Join(u.dir, name+".out"))
+	outPath := filepath.Join(u.dir, filepath.Base(name)+".out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -77,8 +82,9 @@ func startDaemon(t *testing.T, u *upstreamProxy, name string, args ...string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	b, _ := os.ReadFile(filepath.Join(u.dir, name+".out"))
-	t.Fatalf("%s did not start listening on %s:\n%s", name, u.addr(), b)
+	b, _ := os.ReadFile(outPath)
+	logs, _ := os.ReadFile(filepath.Join(u.dir, "cache.log")) // squid's own log
+	t.Fatalf("%s did not start listening on %s:\n%s\n%s", name, u.addr(), b, logs)
 }
 
 func scratchDir(t *testing.T, e *env, name string) string {
@@ -106,10 +112,13 @@ func startSquid(t *testing.T, e *env, hosts string) *upstreamProxy {
 		exec.Command("chown", "-R", "proxy:proxy", u.dir).Run()
 	}
 	// A service name of our own keeps this squid's shared-memory segments
-	// apart from any other squid on the machine (and from parallel runs).
-	name := fmt.Sprintf("nonoe2e%d", u.port)
+	// (/dev/shm/<name>-cf__*.shm) apart from any other squid's. It is
+	// random, not the port alone: segments another user's squid left
+	// behind (the unprivileged e2e pass runs squid as nonotest, the root
+	// pass as proxy) cannot be replaced, and a squid that meets one dies.
+	name := fmt.Sprintf("nonoe2e%d%08x", u.port, rand.Uint32())
 	t.Cleanup(func() {
-		shm, _ := filepath.Glob("/dev/shm/squid-" + name + "*")
+		shm, _ := filepath.Glob("/dev/shm/" + name + "-*")
 		for _, f := range shm {
 			os.Remove(f)
 		}

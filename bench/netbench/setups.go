@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -234,11 +235,13 @@ shutdown_lifetime 1 seconds
 			return nil, nil, nil, nil, fmt.Errorf("chown proxy:proxy %s: %v %s", dir, err, out)
 		}
 	}
-	// A service name of our own keeps shared memory apart from other squids.
-	name := fmt.Sprintf("netbench%d", port)
+	// A service name of our own keeps shared memory (/dev/shm/<name>-*)
+	// apart from other squids'; random, so a segment left by another
+	// user's squid cannot collide.
+	name := fmt.Sprintf("netbench%d%08x", port, rand.Uint32())
 	prefix, args, environ, stop, err := startDaemon(dir, port, bin, "-N", "-n", name, "-f", cf)
 	cleanShm := func() {
-		shm, _ := filepath.Glob("/dev/shm/squid-" + name + "*")
+		shm, _ := filepath.Glob("/dev/shm/" + name + "-*")
 		for _, f := range shm {
 			os.Remove(f)
 		}
