@@ -238,25 +238,30 @@ func (p *HostPolicy) check(rawHost string, port uint16) (Decision, bool) {
 // floorDecision fills d and returns true when ip is denied by the floor.
 func floorDecision(d *Decision, ip netip.Addr, exact bool, what string) bool {
 	c, desc := classifyAddr(ip)
-	subject := fmt.Sprintf("%s %s of %s", what, ip, d.Host)
-	if a, err := netip.ParseAddr(strings.Trim(d.Host, "[]")); err == nil && a == ip {
-		subject = fmt.Sprintf("%s %s", what, ip) // a literal: "of itself" says nothing
-	}
 	switch {
 	case c == classMetadata:
 		d.Allow, d.Reason = false, ReasonMetadata
-		d.Detail = fmt.Sprintf("%s is %s and is always denied", subject, desc)
+		d.Detail = fmt.Sprintf("%s is %s and is always denied", floorSubject(d, ip, what), desc)
 		return true
 	case c == classForbidden:
 		d.Allow, d.Reason = false, ReasonAddress
-		d.Detail = fmt.Sprintf("%s is %s and is always denied", subject, desc)
+		d.Detail = fmt.Sprintf("%s is %s and is always denied", floorSubject(d, ip, what), desc)
 		return true
 	case c == classPrivate && !exact:
 		d.Allow, d.Reason = false, ReasonAddress
-		d.Detail = fmt.Sprintf("%s is %s; only an exact (non-wildcard) allow entry may reach it", subject, desc)
+		d.Detail = fmt.Sprintf("%s is %s; only an exact (non-wildcard) allow entry may reach it", floorSubject(d, ip, what), desc)
 		return true
 	}
 	return false
+}
+
+// floorSubject names a refused address: "resolved address 10.0.0.1 of
+// corp.test", or "address 10.0.0.1" for a literal. Only refusals pay for it.
+func floorSubject(d *Decision, ip netip.Addr, what string) string {
+	if a, err := netip.ParseAddr(strings.Trim(d.Host, "[]")); err == nil && a == ip {
+		return fmt.Sprintf("%s %s", what, ip)
+	}
+	return fmt.Sprintf("%s %s of %s", what, ip, d.Host)
 }
 
 // Resolve runs Check and then, for an allowed name, resolves it once and
