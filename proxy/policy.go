@@ -228,9 +228,10 @@ func (p *HostPolicy) check(rawHost string, port uint16) (Decision, bool) {
 		}
 	}
 	d.Allow, d.Reason = true, ReasonAllowed
-	d.Detail = fmt.Sprintf("host %s is allowed by %s", host, sanitizeForEcho(entry))
 	if public {
 		d.Detail = fmt.Sprintf("host %s is allowed: with only an upstream proxy, the gateway passes every public host to it", host)
+	} else {
+		d.Detail = fmt.Sprintf("host %s is allowed by %s", host, sanitizeForEcho(entry))
 	}
 	return d, exact
 }

@@ -112,10 +112,9 @@ func clientMain(args []string) error {
 		res.Dial = l
 	}
 	if *httpsAddr != "" {
-		pool := x509.NewCertPool()
-		pem, err := os.ReadFile(*caFile)
-		if err != nil || !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("client: reading CA %s: %v", *caFile, err)
+		pool, err := loadCA(*caFile)
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
 		}
 		if want("bulktls") {
 			b, err := bulkTLS(proxy, pool, *httpsAddr, *size, *limit)
@@ -278,16 +277,11 @@ func latency(proxy *url.URL, pool *x509.CertPool, target string, keep bool, warm
 	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	u := "https://" + target + "/small"
 	get := func() error {
-		resp, err := cl.Get(u)
+		req, err := http.NewRequest(http.MethodGet, u, nil)
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		return err
+		return getOK(cl, req)
 	}
 	return measure(get, warm, n, limit)
 }
@@ -347,4 +341,28 @@ func measure(op func() error, warm, n int, limit time.Duration) (*LatResult, err
 		MaxUs:     us(lat[len(lat)-1]),
 		RPS:       float64(len(lat)) / total.Seconds(),
 	}, err
+}
+
+// loadCA reads a PEM CA file into a pool.
+func loadCA(file string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(file)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("reading CA %s: %v", file, err)
+	}
+	return pool, nil
+}
+
+// getOK sends req, reads the whole body and wants 200 OK.
+func getOK(cl *http.Client, req *http.Request) error {
+	resp, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %s", resp.Status)
+	}
+	return err
 }

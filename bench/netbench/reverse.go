@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -233,10 +232,9 @@ func rclientMain(args []string) error {
 	tr := &http.Transport{MaxIdleConnsPerHost: *c, MaxConnsPerHost: *c, DisableCompression: true, ForceAttemptHTTP2: false,
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
 	if *caFile != "" {
-		pool := x509.NewCertPool()
-		pem, err := os.ReadFile(*caFile)
-		if err != nil || !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("rclient: reading CA %s: %v", *caFile, err)
+		pool, err := loadCA(*caFile)
+		if err != nil {
+			return fmt.Errorf("rclient: %w", err)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
@@ -247,16 +245,7 @@ func rclientMain(args []string) error {
 			return err
 		}
 		req.Header.Set("Authorization", auth)
-		resp, err := cl.Do(req)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		return err
+		return getOK(cl, req)
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, *c)
@@ -330,10 +319,9 @@ func rproxyMain(args []string) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("rproxy: bad -upstream %q", *upstream)
 	}
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(*caFile)
-	if err != nil || !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("rproxy: reading CA %s: %v", *caFile, err)
+	pool, err := loadCA(*caFile)
+	if err != nil {
+		return fmt.Errorf("rproxy: %w", err)
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -572,10 +560,9 @@ func rleanMain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(*caFile)
-	if err != nil || !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("rlean: reading CA %s: %v", *caFile, err)
+	pool, err := loadCA(*caFile)
+	if err != nil {
+		return fmt.Errorf("rlean: %w", err)
 	}
 	tc := &tls.Config{RootCAs: pool, ServerName: *name, ClientSessionCache: tls.NewLRUClientSessionCache(256)}
 	if *useTransport {
