@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -89,6 +90,12 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	var early []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ = brw.Reader.Peek(n)
+	}
+	if len(client.pending) > 0 {
+		// Read ahead by the reverse-path loop and not yet consumed; the
+		// relay below works on the raw socket, so it goes with early.
+		early = append(bytes.Clone(early), client.pending...)
+		client.pending = nil
 	}
 	up, down := t.run(early, pending)
 	ev.BytesUp, ev.BytesDown, ev.Duration = up, down, time.Since(start)

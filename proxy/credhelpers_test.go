@@ -93,6 +93,11 @@ func okHandler(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok " + r.URL.EscapedPath()))
 }
 
+// originHTTP1 makes startTLSOrigin's upstreams speak HTTP/1.1 only, so
+// the reverse path goes through its own HTTP/1.1 pool (h1pool.go) rather
+// than http.Transport. See TestReverseSuiteOverHTTP1Upstreams.
+var originHTTP1 bool
+
 // startTLSOrigin starts a TLS upstream on 127.0.0.1.
 func startTLSOrigin(t testing.TB, h http.HandlerFunc) *tlsOrigin {
 	t.Helper()
@@ -101,7 +106,7 @@ func startTLSOrigin(t testing.TB, h http.HandlerFunc) *tlsOrigin {
 	}
 	o := &tlsOrigin{}
 	o.srv = httptest.NewUnstartedServer(o.record(h))
-	o.srv.EnableHTTP2 = true
+	o.srv.EnableHTTP2 = !originHTTP1
 	o.srv.StartTLS()
 	t.Cleanup(o.srv.Close)
 	o.pool = x509.NewCertPool()
@@ -199,6 +204,12 @@ func startCredGateway(t testing.TB, creds []CredentialRoute, mutate func(*Policy
 			mutate(pc, c)
 		}
 	})
+	if originHTTP1 && g.l7 != nil {
+		// Every request, not only the second, takes the HTTP/1.1 pool.
+		for _, r := range g.l7.routes {
+			r.proto.Store(protoHTTP1)
+		}
+	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Certificate())
 	return &credGW{testGW: g, caPool: pool}

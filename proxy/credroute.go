@@ -72,6 +72,10 @@ type credRoute struct {
 	needles [][]byte
 	// pre caches precheck(host, port) once serving (see l7Precheck).
 	pre atomic.Pointer[Decision]
+	// h1 is the reverse-path loop's HTTP/1.1 pool, used once proto says
+	// the upstream answers in HTTP/1.1 (h1pool.go).
+	h1    *h1Pool
+	proto atomic.Int32
 }
 
 // l7Config is the credential gateway state built by New.
@@ -128,6 +132,7 @@ func (s *Server) newL7(cfg Config) (*l7Config, error) {
 			return nil, fmt.Errorf("credential route %q is configured twice", r.name)
 		}
 		r.transport = transportFor(cr.RootCAs)
+		r.h1 = newH1Pool(s, r, r.transport.TLSClientConfig)
 		c.routes[r.name] = r
 		c.byHost[r.host] = append(c.byHost[r.host], r)
 	}
@@ -271,6 +276,7 @@ func (c *l7Config) close() {
 		t.CloseIdleConnections()
 	}
 	for _, r := range c.routes {
+		r.h1.close()
 		for _, n := range r.needles {
 			wipe(n)
 		}

@@ -68,21 +68,7 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 		// cannot remove what is injected here.
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			st := pr.Out.Context().Value(l7Key).(*l7Req)
-			// A copy: a url_path route's Inject writes the secret into
-			// the outgoing URL, and st.target must stay secret-free.
-			u := *st.target
-			pr.Out.URL = &u
-			pr.Out.Host = st.hostHeader
-			stripForwarding(pr.Out.Header)
-			if st.route != nil {
-				// No WebSocket extension may be negotiated: compressed
-				// frames would hide the secret from wsScrubReader.
-				pr.Out.Header.Del("Sec-WebSocket-Extensions")
-				st.injectErr = st.route.route.Inject(pr.Out, st.route.secret)
-				// Let the transport negotiate (and undo) compression, so the
-				// body the scrubber reads is plain.
-				pr.Out.Header.Del("Accept-Encoding")
-			}
+			st.injectErr = s.rewriteL7(pr.Out, st)
 		},
 		Transport: l7Transport{},
 		ModifyResponse: func(resp *http.Response) error {
@@ -90,32 +76,7 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 			// itself after a hijack; other responses are also scrubbed by
 			// scrubWriter.
 			st := resp.Request.Context().Value(l7Key).(*l7Req)
-			st.status = resp.StatusCode
-			s.scrubHeader(st.route, resp.Header)
-			if st.route != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
-				// An endpoint that echoes the request (httpbin-like, or a
-				// hostile upstream) must not hand the secret to the child.
-				if !identityEncoding(resp.Header.Get("Content-Encoding")) {
-					return errCompressedBody
-				}
-				resp.Body = newScrubReader(resp.Body, st.route.needles)
-			}
-			var down func(io.Reader) io.Reader
-			if st.route != nil && resp.StatusCode == http.StatusSwitchingProtocols {
-				// What the upstream sends after the upgrade is checked
-				// for the secret like a body; only WebSocket framing is
-				// understood, so anything else is refused.
-				if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
-					return errors.New("only WebSocket upgrades are relayed on credential routes (their frames are checked for the credential)")
-				}
-				if resp.Header.Get("Sec-WebSocket-Extensions") != "" {
-					return errors.New("the upstream negotiated a WebSocket extension nono did not offer")
-				}
-				needles := st.route.needles
-				down = func(r io.Reader) io.Reader { return newWSScrubReader(r, needles) }
-			}
-			countUpgraded(resp, &st.upgraded, down)
-			return nil
+			return s.checkL7Response(resp, st)
 		},
 		// 0: ReverseProxy itself flushes every write of an SSE response or
 		// of a body of unknown length (streams), and lets known-length
@@ -125,6 +86,63 @@ func (s *Server) newL7Proxy() *httputil.ReverseProxy {
 		ErrorLog:      s.cfg.ErrorLog,
 		ErrorHandler:  s.l7Error,
 	}
+}
+
+// rewriteL7 turns a request whose hop-by-hop headers are already removed
+// into the upstream request: target URL and Host, no forwarding headers,
+// and on a credential route the injected secret. A non-nil error means
+// the secret could not be injected; the request must not be sent.
+func (s *Server) rewriteL7(out *http.Request, st *l7Req) error {
+	// A copy: a url_path route's Inject writes the secret into the
+	// outgoing URL, and st.target must stay secret-free.
+	u := *st.target
+	out.URL = &u
+	out.Host = st.hostHeader
+	stripForwarding(out.Header)
+	if st.route == nil {
+		return nil
+	}
+	// No WebSocket extension may be negotiated: compressed frames would
+	// hide the secret from wsScrubReader.
+	out.Header.Del("Sec-WebSocket-Extensions")
+	err := st.route.route.Inject(out, st.route.secret)
+	// Let the transport negotiate (and undo) compression, so the body the
+	// scrubber reads is plain.
+	out.Header.Del("Accept-Encoding")
+	return err
+}
+
+// checkL7Response scrubs the upstream's answer before any of it reaches
+// the client, wraps its body (or, for a 101, the upgraded stream) in the
+// secret scrubber, and refuses what cannot be checked. An error means the
+// response must not be relayed.
+func (s *Server) checkL7Response(resp *http.Response, st *l7Req) error {
+	st.status = resp.StatusCode
+	s.scrubHeader(st.route, resp.Header)
+	if st.route != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
+		// An endpoint that echoes the request (httpbin-like, or a hostile
+		// upstream) must not hand the secret to the child.
+		if !identityEncoding(resp.Header.Get("Content-Encoding")) {
+			return errCompressedBody
+		}
+		resp.Body = newScrubReader(resp.Body, st.route.needles)
+	}
+	var down func(io.Reader) io.Reader
+	if st.route != nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// What the upstream sends after the upgrade is checked for the
+		// secret like a body; only WebSocket framing is understood, so
+		// anything else is refused.
+		if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+			return errors.New("only WebSocket upgrades are relayed on credential routes (their frames are checked for the credential)")
+		}
+		if resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+			return errors.New("the upstream negotiated a WebSocket extension nono did not offer")
+		}
+		needles := st.route.needles
+		down = func(r io.Reader) io.Reader { return newWSScrubReader(r, needles) }
+	}
+	countUpgraded(resp, &st.upgraded, down)
+	return nil
 }
 
 // copyBuffers recycles the 32 KiB body copy buffers across requests.
@@ -164,6 +182,12 @@ func (l7Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func (s *Server) l7Error(w http.ResponseWriter, r *http.Request, err error) {
 	st := r.Context().Value(l7Key).(*l7Req)
+	s.l7Fail(w, st, err)
+}
+
+// l7Fail answers an exchange that failed before the upstream's response
+// reached the client, and notes why in st.
+func (s *Server) l7Fail(w http.ResponseWriter, st *l7Req, err error) {
 	var pe *policyError
 	switch {
 	case errors.As(err, &pe):
@@ -324,67 +348,16 @@ func (s *Server) serveHostPath(w http.ResponseWriter, r *http.Request, ev *Event
 // then the proxied exchange with injection and response scrubbing. Nothing
 // reaches the upstream unless every check passed.
 func (s *Server) serveL7(w http.ResponseWriter, r *http.Request, c *l7Call) {
+	target := s.checkL7(w, r, c)
+	if target == nil {
+		return
+	}
 	ev := c.ev
-	ev.Host, ev.Port = c.host, c.port
-	ev.Path = s.auditPath(c.full)
-	unescaped, err := url.PathUnescape(c.full)
-	if err != nil {
-		s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: malformed path")
-		return
-	}
-	target := &url.URL{Scheme: c.scheme, Host: joinHostPort(c.host, c.port), Path: unescaped, RawPath: c.full, RawQuery: r.URL.RawQuery}
-	if c.route != nil {
-		probe := *r
-		probe.URL = target
-		tok, err := credentials.ExtractPhantom(&probe, c.route.route)
-		ok := err == nil && s.phantomOK(tok)
-		wipe(tok)
-		if !ok {
-			s.l7Deny(w, ev, http.StatusUnauthorized, ReasonPhantom, phantomMessage)
-			return
-		}
-	}
-	if c.hostRules.Len() == 0 && c.route.rulesOrNil().Len() == 0 {
-		// No rules to match. Allow on an empty set only re-normalises the
-		// path, which every caller already canonicalised (c.full and its
-		// suffix c.rel), and checks the method; check the method alone.
-		if _, _, err := (*endpoints.Set)(nil).Allow(r.Method, "/"); err != nil {
-			s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
-			return
-		}
-	} else {
-		for _, chk := range []struct {
-			set  *endpoints.Set
-			path string
-		}{{c.hostRules, c.full}, {c.route.rulesOrNil(), c.rel}} {
-			allowed, _, err := chk.set.Allow(r.Method, chk.path)
-			if err != nil {
-				s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
-				return
-			}
-			if !allowed {
-				s.l7Deny(w, ev, http.StatusForbidden, ReasonEndpoint, fmt.Sprintf("nono: endpoint denied: %s %s", ev.Method, s.auditPath(chk.path)))
-				return
-			}
-		}
-	}
-	if d := s.l7Precheck(c); !d.Allow {
-		s.l7Deny(w, ev, s.denyStatus(d), d.Reason, "nono: "+d.Detail)
-		return
-	}
-	if s.upstream != nil && !s.bypass.Match(c.host) {
-		ev.Upstream = s.upstream.Addr()
-	}
 	// One allocation for the per-request state, the body counter and the
 	// two response writer wrappers.
 	x := &l7Exchange{}
 	st := &x.st
-	*st = l7Req{route: c.route, target: target, transport: c.transport, hostHeader: bracketHost(c.host)}
-	if c.route != nil {
-		st.hostHeader = c.route.hostHeader
-	} else if (c.scheme == "https" && c.port != 443) || (c.scheme == "http" && c.port != 80) {
-		st.hostHeader = joinHostPort(c.host, c.port)
-	}
+	s.initL7Req(st, c, target)
 
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body = countingBody{ReadCloser: r.Body, n: &x.up}
@@ -399,23 +372,98 @@ func (s *Server) serveL7(w http.ResponseWriter, r *http.Request, c *l7Call) {
 		// A broken stream aborts the handler (http.ErrAbortHandler); the
 		// audit event is still written.
 		defer func() {
-			ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = cw.status, x.up.Load()+st.upgraded.up.Load(), cw.n+st.upgraded.down.Load(), time.Since(ev.Time)
-			if ev.Status == 0 {
-				ev.Status = st.status
-			}
-			switch {
-			case st.failReason != "":
-				ev.Reason = st.failReason
-			case ev.Status == 0:
-				ev.Reason = ReasonUpstream
-			default:
-				ev.Decision, ev.Reason = DecisionAllow, ReasonAllowed
-			}
-			s.record(*ev)
+			s.finishL7(ev, st, cw.status, x.up.Load(), cw.n)
 		}()
 		s.l7proxy.ServeHTTP(sw, r)
 		s.scrubHeader(c.route, sw.Header()) // trailers are sent after return
 	}()
+}
+
+// checkL7 runs every check of the pipeline that comes before the upstream:
+// the phantom, the endpoint rules and the host policy. It returns the
+// upstream URL, or nil after it answered w with the refusal and recorded
+// the event.
+func (s *Server) checkL7(w http.ResponseWriter, r *http.Request, c *l7Call) *url.URL {
+	ev := c.ev
+	ev.Host, ev.Port = c.host, c.port
+	ev.Path = s.auditPath(c.full)
+	unescaped, err := url.PathUnescape(c.full)
+	if err != nil {
+		s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: malformed path")
+		return nil
+	}
+	target := &url.URL{Scheme: c.scheme, Host: joinHostPort(c.host, c.port), Path: unescaped, RawPath: c.full, RawQuery: r.URL.RawQuery}
+	if c.route != nil {
+		probe := *r
+		probe.URL = target
+		tok, err := credentials.ExtractPhantom(&probe, c.route.route)
+		ok := err == nil && s.phantomOK(tok)
+		wipe(tok)
+		if !ok {
+			s.l7Deny(w, ev, http.StatusUnauthorized, ReasonPhantom, phantomMessage)
+			return nil
+		}
+	}
+	if c.hostRules.Len() == 0 && c.route.rulesOrNil().Len() == 0 {
+		// No rules to match. Allow on an empty set only re-normalises the
+		// path, which every caller already canonicalised (c.full and its
+		// suffix c.rel), and checks the method; check the method alone.
+		if _, _, err := (*endpoints.Set)(nil).Allow(r.Method, "/"); err != nil {
+			s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
+			return nil
+		}
+	} else {
+		for _, chk := range []struct {
+			set  *endpoints.Set
+			path string
+		}{{c.hostRules, c.full}, {c.route.rulesOrNil(), c.rel}} {
+			allowed, _, err := chk.set.Allow(r.Method, chk.path)
+			if err != nil {
+				s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
+				return nil
+			}
+			if !allowed {
+				s.l7Deny(w, ev, http.StatusForbidden, ReasonEndpoint, fmt.Sprintf("nono: endpoint denied: %s %s", ev.Method, s.auditPath(chk.path)))
+				return nil
+			}
+		}
+	}
+	if d := s.l7Precheck(c); !d.Allow {
+		s.l7Deny(w, ev, s.denyStatus(d), d.Reason, "nono: "+d.Detail)
+		return nil
+	}
+	if s.upstream != nil && !s.bypass.Match(c.host) {
+		ev.Upstream = s.upstream.Addr()
+	}
+	return target
+}
+
+// initL7Req sets up the per-request state for a call that passed checkL7.
+func (s *Server) initL7Req(st *l7Req, c *l7Call, target *url.URL) {
+	st.route, st.target, st.transport, st.hostHeader = c.route, target, c.transport, bracketHost(c.host)
+	if c.route != nil {
+		st.hostHeader = c.route.hostHeader
+	} else if (c.scheme == "https" && c.port != 443) || (c.scheme == "http" && c.port != 80) {
+		st.hostHeader = joinHostPort(c.host, c.port)
+	}
+}
+
+// finishL7 completes and records the event of an exchange: status is what
+// reached the client (0 when nothing did), up and down the body bytes.
+func (s *Server) finishL7(ev *Event, st *l7Req, status int, up, down int64) {
+	ev.Status, ev.BytesUp, ev.BytesDown, ev.Duration = status, up+st.upgraded.up.Load(), down+st.upgraded.down.Load(), time.Since(ev.Time)
+	if ev.Status == 0 {
+		ev.Status = st.status
+	}
+	switch {
+	case st.failReason != "":
+		ev.Reason = st.failReason
+	case ev.Status == 0:
+		ev.Reason = ReasonUpstream
+	default:
+		ev.Decision, ev.Reason = DecisionAllow, ReasonAllowed
+	}
+	s.record(*ev)
 }
 
 // l7Exchange is the per-request state of serveL7, allocated once.

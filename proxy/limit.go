@@ -76,8 +76,20 @@ func rejectOverCap(c net.Conn) {
 // *net.TCPConn so a hijacked tunnel can splice on the raw socket.
 type slotConn struct {
 	*net.TCPConn
+	// pending is what the reverse-path loop read ahead before it handed
+	// the connection to the net/http server; reads return it first.
+	pending []byte
 	once    sync.Once
 	release func()
+}
+
+func (c *slotConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.TCPConn.Read(p)
 }
 
 func (c *slotConn) Close() error {

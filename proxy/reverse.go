@@ -11,6 +11,14 @@ import (
 // canonicalise <rest> and join it under the upstream base path, then the
 // shared pipeline (phantom, endpoint rules, policy, inject, stream).
 func (s *Server) handleReverse(w http.ResponseWriter, r *http.Request) {
+	if c := s.reverseCall(w, r); c != nil {
+		s.serveL7(w, r, c)
+	}
+}
+
+// reverseCall routes and canonicalises a reverse-path request. It returns
+// nil after answering w with the refusal and recording the event.
+func (s *Server) reverseCall(w http.ResponseWriter, r *http.Request) *l7Call {
 	ev := &Event{Time: time.Now(), Mode: ModeReverse, Decision: DecisionDeny, Method: echoSafe(r.Method)}
 	raw := requestPath(r.RequestURI)
 	name, _, hasRest := strings.Cut(raw[1:], "/")
@@ -24,28 +32,28 @@ func (s *Server) handleReverse(w http.ResponseWriter, r *http.Request) {
 		ev.Status, ev.Reason = http.StatusNotFound, ReasonNoRoute
 		s.reply(w, http.StatusNotFound, ReasonNoRoute, "no credential route serves this path; the first path segment must name a configured credential service")
 		s.record(*ev)
-		return
+		return nil
 	}
 	ev.Service, ev.Host, ev.Port = rt.name, rt.host, rt.port
 	ev.Path = s.auditPath(echoSafe(rest))
 	if refusedMethod(r.Method) {
 		s.l7Deny(w, ev, http.StatusMethodNotAllowed, ReasonMethod, "nono: method "+ev.Method+" is not allowed through the credential gateway")
-		return
+		return nil
 	}
 	hostRules := s.l7.hostRules[rt.host]
 	p, err := normalizeFor(rest, rt.rules.Len() > 0 || hostRules.Len() > 0)
 	if err != nil {
 		s.l7Deny(w, ev, http.StatusBadRequest, ReasonBadPath, "nono: "+s.auditPath(err.Error()))
-		return
+		return nil
 	}
 	// endpoints.BaseJoin(rt.base, p) without normalising both again: rt.base
 	// is canonical without a trailing '/' (newCredRoute) and p is canonical
 	// and starts with '/', so the join is canonical and lies under the base.
 	full := rt.base + p
-	s.serveL7(w, r, &l7Call{
+	return &l7Call{
 		ev: ev, route: rt, scheme: rt.scheme, host: rt.host, port: rt.port,
 		full: full, rel: p, hostRules: hostRules, transport: rt.transport,
-	})
+	}
 }
 
 // echoSafe is sanitizeForEcho with a fast path for the common case, short

@@ -56,8 +56,8 @@ func TestReverseInjectsRealSecret(t *testing.T) {
 			}
 		}
 	}
-	if got.proto != 2 {
-		t.Fatalf("upstream saw HTTP/%d, want h2 to the upstream", got.proto)
+	if want := map[bool]int{false: 2, true: 1}[originHTTP1]; got.proto != want {
+		t.Fatalf("upstream saw HTTP/%d, want HTTP/%d (h2 when the upstream offers it)", got.proto, want)
 	}
 	ev := g.audit.next(t, func(e Event) bool { return e.Mode == ModeReverse })
 	if ev.Service != "svc" || ev.Path != "/v1/models" || ev.Status != 200 || ev.Decision != DecisionAllow || ev.Host != "example.com" || ev.Port != o.port {

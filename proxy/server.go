@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nono-sandbox/nono/certs"
@@ -109,6 +110,14 @@ type Server struct {
 	ln   net.Listener
 	addr netip.AddrPort
 
+	// The reverse-path loop (reverseloop.go), with credential routes: it
+	// serves the listener and hands other connections to srv through
+	// mainQ.
+	mainQ          *connQueue
+	reverseConns   map[*reverseConn]struct{}
+	reverseWG      sync.WaitGroup
+	reverseClosing atomic.Bool
+
 	mu       sync.Mutex
 	closing  bool
 	tunnels  map[*tunnel]struct{}
@@ -136,12 +145,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.ErrorLog = log.New(io.Discard, "", 0)
 	}
 	s := &Server{
-		cfg:     cfg,
-		token:   append([]byte(nil), cfg.Token...),
-		policy:  cfg.Policy,
-		audit:   cfg.Audit,
-		tunnels: map[*tunnel]struct{}{},
-		dialer:  net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
+		cfg:          cfg,
+		token:        append([]byte(nil), cfg.Token...),
+		policy:       cfg.Policy,
+		audit:        cfg.Audit,
+		tunnels:      map[*tunnel]struct{}{},
+		reverseConns: map[*reverseConn]struct{}{},
+		dialer:       net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
 	}
 	s.cfg.Token = nil
 	if s.audit == nil {
@@ -212,7 +222,14 @@ func (s *Server) Start() error {
 		DisableGeneralOptionsHandler: true,
 	}
 	srv, l := s.srv, s.ln
-	go func() { _ = srv.Serve(l) }()
+	if s.reverseLoopEnabled() {
+		s.mainQ = newConnQueue(ln.Addr())
+		q := s.mainQ
+		go func() { _ = srv.Serve(q) }()
+		go s.acceptReverse(l)
+	} else {
+		go func() { _ = srv.Serve(l) }()
+	}
 	if s.interceptSrv != nil {
 		s.interceptLn = newConnQueue(ln.Addr())
 		isrv, il := s.interceptSrv, s.interceptLn
@@ -240,10 +257,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	var err error
+	if s.mainQ != nil {
+		_ = s.ln.Close() // srv serves only mainQ, which its Shutdown closes
+	}
 	if srv != nil {
 		if err = srv.Shutdown(ctx); err != nil {
 			_ = srv.Close()
 		}
+	}
+	if s.mainQ != nil {
+		err = errors.Join(err, s.shutdownReverse(ctx))
 	}
 	if s.interceptLn != nil {
 		if ierr := s.interceptSrv.Shutdown(ctx); ierr != nil {

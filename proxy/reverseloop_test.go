@@ -1,0 +1,447 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nono-sandbox/nono/credentials"
+)
+
+// TestReverseSuiteOverHTTP1Upstreams runs the reverse-path tests again with
+// upstreams that speak only HTTP/1.1, so every request goes through the
+// loop's own pool (h1pool.go) instead of http.Transport, which serves the
+// HTTP/2 upstreams of the other runs.
+func TestReverseSuiteOverHTTP1Upstreams(t *testing.T) {
+	originHTTP1 = true
+	t.Cleanup(func() { originHTTP1 = false })
+	for name, f := range map[string]func(*testing.T){
+		"InjectsRealSecret":                       TestReverseInjectsRealSecret,
+		"PhantomRequired":                         TestReversePhantomRequired,
+		"RoutesByPathAndNeverCrossesSecrets":      TestReverseRoutesByPathAndNeverCrossesSecrets,
+		"StripsClientCredentialsAndHopByHopAbuse": TestReverseStripsClientCredentialsAndHopByHopAbuse,
+		"BasePathCannotBeEscaped":                 TestReverseBasePathCannotBeEscaped,
+		"TraceAndTrackRefused":                    TestReverseTraceAndTrackRefused,
+		"ScrubsSecretEchoedInHeaders":             TestReverseScrubsSecretEchoedInHeaders,
+		"EchoBodyEndpointBlockedByRule":           TestEchoBodyEndpointBlockedByRule,
+		"StreamsSSEIncrementally":                 TestReverseStreamsSSEIncrementally,
+		"ChunkedRequestBody":                      TestReverseChunkedRequestBody,
+		"WebSocketEcho":                           TestReverseWebSocketEcho,
+		"HostPolicyStillApplies":                  TestReverseHostPolicyStillApplies,
+		"ThroughUpstreamProxy":                    TestReverseThroughUpstreamProxy,
+		"AuditNeverHoldsTokenOrSecret":            TestAuditNeverHoldsTokenOrSecret,
+		"UpgradeNegatives":                        TestUpgradeNegatives,
+		"WebSocketFramesAreScrubbed":              TestReverseWebSocketFramesAreScrubbed,
+		"NonWebSocketUpgradeRefused":              TestReverseNonWebSocketUpgradeRefused,
+		"LoadTenThousandReverseRequests":          TestLoadTenThousandReverseRequests,
+	} {
+		t.Run(name, f)
+	}
+}
+
+// loopGW is a gateway with one credential route, svc, to origin o (so the
+// reverse-path loop serves its listener); rules, when given, restrict svc.
+func loopGW(t *testing.T, o *tlsOrigin, mutate func(*Config), rules ...string) *credGW {
+	t.Helper()
+	cr := credRouteTo(t, "svc", o, "", secretA, credentials.CustomCredential{})
+	if len(rules) > 0 {
+		cr.Endpoints = mkRules(t, rules...)
+	}
+	return startCredGateway(t, []CredentialRoute{cr}, func(_ *PolicyConfig, c *Config) {
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+// revReq is a raw reverse-path request with the phantom.
+func revReq(method, path string, extra ...string) string {
+	s := method + " " + path + " HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\n"
+	for _, h := range extra {
+		s += h + "\r\n"
+	}
+	return s + "\r\n"
+}
+
+func (o *tlsOrigin) paths() []string {
+	var p []string
+	for _, r := range o.all() {
+		p = append(p, r.method+" "+r.path)
+	}
+	return p
+}
+
+func TestReverseLoopHandsProxyRequestsToTheServer(t *testing.T) {
+	o := startTLSOrigin(t, nil)
+	g := loopGW(t, o, nil)
+	plain := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "plain "+r.URL.Path)
+	}))
+
+	// One connection: a reverse request (the loop), an absolute-form
+	// request (handed to net/http with what was read ahead), then a
+	// reverse request again, now served by net/http's path.
+	c := g.dial(t)
+	br := bufio.NewReader(c)
+	if resp, body := sendRaw(t, c, br, revReq("GET", "/svc/one")); resp.StatusCode != 200 || body != "ok /one" {
+		t.Fatalf("reverse: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := sendRaw(t, c, br, getReq("http://allowed.test:"+strconv.Itoa(int(plain))+"/fwd", true)); resp.StatusCode != 200 || body != "plain /fwd" {
+		t.Fatalf("forward after reverse on one connection: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := sendRaw(t, c, br, revReq("GET", "/svc/two")); resp.StatusCode != 200 || body != "ok /two" {
+		t.Fatalf("reverse after the hand-off: %d %q", resp.StatusCode, body)
+	}
+	// Without proxy credentials the handed-off request is still refused.
+	c2 := g.dial(t)
+	if resp, _ := sendRaw(t, c2, bufio.NewReader(c2), getReq("http://allowed.test:"+strconv.Itoa(int(plain))+"/x", false)); resp.StatusCode != http.StatusProxyAuthRequired {
+		t.Fatalf("forward without proxy auth: %d", resp.StatusCode)
+	}
+
+	// CONNECT with the tunnelled request in the same write: the loop read
+	// both ahead, and every byte must still reach the origin in order.
+	c3 := g.dial(t)
+	target := "allowed.test:" + strconv.Itoa(int(plain))
+	if _, err := io.WriteString(c3, connectReq(target, true)+"GET /tunnelled HTTP/1.1\r\nHost: "+target+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br3 := bufio.NewReader(c3)
+	resp, err := http.ReadResponse(br3, &http.Request{Method: http.MethodConnect})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	resp, err = http.ReadResponse(br3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "plain /tunnelled" {
+		t.Fatalf("early tunnel bytes: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestReverseLoopHeadLimitsAndTimeouts(t *testing.T) {
+	o := startTLSOrigin(t, nil)
+	g := loopGW(t, o, func(c *Config) {
+		c.MaxHeaderBytes = 4 << 10
+		c.HeaderTimeout = 300 * time.Millisecond
+		c.ClientIdleTimeout = 300 * time.Millisecond
+	})
+	resp, _ := g.roundTrip(t, revReq("GET", "/svc/a", "X-Big: "+strings.Repeat("a", 64<<10)))
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("oversized head: %d, want 431", resp.StatusCode)
+	}
+	// A long request line is left to net/http, whose limits answer too.
+	resp, _ = g.roundTrip(t, revReq("GET", "/svc/"+strings.Repeat("a", 64<<10)))
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("oversized request line: %d, want 431", resp.StatusCode)
+	}
+	expectClosed := func(name string, c net.Conn) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 1)
+		for {
+			_, err := c.Read(b)
+			if err == nil {
+				continue
+			}
+			if isTimeout(err) {
+				t.Fatalf("%s: the gateway kept the connection open", name)
+			}
+			return
+		}
+	}
+	expectClosed("silent client", g.dial(t))
+	slow := g.dial(t)
+	_, _ = io.WriteString(slow, "GET /svc/a HTTP/1.1\r\nHost: gw\r\n")
+	expectClosed("unfinished head", slow)
+	idle := g.dial(t)
+	if resp, _ := sendRaw(t, idle, bufio.NewReader(idle), revReq("GET", "/svc/a")); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	expectClosed("idle keep-alive", idle)
+}
+
+// Every request the upstream receives was one the gateway checked: the
+// loop re-frames bodies itself, so no framing trick makes the upstream see
+// a request boundary the gateway did not.
+func TestReverseLoopSmugglingAttempts(t *testing.T) {
+	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = io.WriteString(w, "body="+string(b))
+	})
+	g := loopGW(t, o, nil, "POST /a")
+	smuggled := revReq("GET", "/svc/admin")
+	for _, raw := range []string{
+		// CL and TE together: TE wins, the CL is dropped, and the rest is
+		// the next request, checked on its own (and denied by the rules).
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nContent-Length: " + strconv.Itoa(5+len(smuggled)) + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc" + smuggled,
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nTransfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nContent-Length : 3\r\n\r\nabc" + smuggled,
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nX-Fold: a\r\n Content-Length: 3\r\n\r\nabc" + smuggled,
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nContent-Length: 3\r\n\r\nabc" + "GET /svc/admin HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\n\r\n",
+		"POST /svc/a HTTP/1.1\nHost: gw\nAuthorization: " + bearerToken() + "\nContent-Length: 3\n\nabc" + smuggled,
+		"POST /svc/a HTTP/1.1\r\nHost: gw\r\nAuthorization: " + bearerToken() + "\r\nContent-Length: 3\r\nX-Bad: a\x00b\r\n\r\nabc" + smuggled,
+	} {
+		c := g.dial(t)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+		// Read every answer until the gateway closes.
+		br := bufio.NewReader(c)
+		for {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				break
+			}
+			_, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		c.Close()
+	}
+	for _, p := range o.paths() {
+		if p != "POST /a" {
+			t.Fatalf("the upstream received a request the gateway did not allow: %s (all: %v)", p, o.paths())
+		}
+	}
+	if len(o.paths()) == 0 {
+		t.Fatal("no request reached the upstream; the test proves nothing")
+	}
+	for _, e := range g.audit.all() {
+		if e.Mode == ModeReverse && e.Path == "/admin" && e.Decision == DecisionAllow {
+			t.Fatalf("the smuggled request was allowed: %+v", e)
+		}
+	}
+}
+
+func TestReverseLoopHTTPSemantics(t *testing.T) {
+	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/stream":
+			_, _ = io.WriteString(w, "part1,")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "part2")
+		case "/echo":
+			b, _ := io.ReadAll(r.Body)
+			_, _ = io.WriteString(w, "got "+string(b))
+		default:
+			okHandler(w, r)
+		}
+	})
+	g := loopGW(t, o, nil)
+
+	t.Run("pipelined requests are answered in order", func(t *testing.T) {
+		c := g.dial(t)
+		_, _ = io.WriteString(c, revReq("GET", "/svc/one")+revReq("GET", "/svc/two"))
+		br := bufio.NewReader(c)
+		for _, want := range []string{"ok /one", "ok /two"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if string(b) != want {
+				t.Fatalf("got %q, want %q", b, want)
+			}
+		}
+	})
+	t.Run("HEAD keeps the length and the connection", func(t *testing.T) {
+		c := g.dial(t)
+		br := bufio.NewReader(c)
+		resp, body := sendRaw(t, c, br, revReq("HEAD", "/svc/h"))
+		if resp.StatusCode != 200 || body != "" || resp.ContentLength != int64(len("ok /h")) {
+			t.Fatalf("HEAD: %d %q length %d", resp.StatusCode, body, resp.ContentLength)
+		}
+		if resp, body := sendRaw(t, c, br, revReq("GET", "/svc/after")); body != "ok /after" {
+			t.Fatalf("after HEAD: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("HTTP/1.0 gets no chunking and a close", func(t *testing.T) {
+		c := g.dial(t)
+		_, _ = io.WriteString(c, "GET /svc/stream HTTP/1.0\r\nAuthorization: "+bearerToken()+"\r\n\r\n")
+		all, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(all)
+		if !strings.HasPrefix(s, "HTTP/1.0 200 OK\r\n") || strings.Contains(strings.ToLower(s), "transfer-encoding") || !strings.HasSuffix(s, "\r\n\r\npart1,part2") {
+			t.Fatalf("HTTP/1.0 answer: %q", s)
+		}
+	})
+	t.Run("a stream of unknown length is chunked for HTTP/1.1", func(t *testing.T) {
+		resp, body := g.roundTrip(t, revReq("GET", "/svc/stream"))
+		if body != "part1,part2" || len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+			t.Fatalf("stream: %q %v", body, resp.TransferEncoding)
+		}
+	})
+	t.Run("Expect 100-continue", func(t *testing.T) {
+		c := g.dial(t)
+		br := bufio.NewReader(c)
+		_, _ = io.WriteString(c, revReq("POST", "/svc/echo", "Content-Length: 5", "Expect: 100-continue"))
+		line, err := br.ReadString('\n')
+		if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+			t.Fatalf("want 100 Continue first, got %q %v", line, err)
+		}
+		if l, _ := br.ReadString('\n'); l != "\r\n" {
+			t.Fatalf("100 Continue head: %q", l)
+		}
+		_, _ = io.WriteString(c, "hello")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != "got hello" {
+			t.Fatalf("echo: %q", b)
+		}
+		// Refused before the body: no 100, and the connection is closed
+		// (the body may or may not follow).
+		c2 := g.dial(t)
+		_, _ = io.WriteString(c2, "POST /svc/echo HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer wrong\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+		all, _ := io.ReadAll(c2)
+		if !strings.HasPrefix(string(all), "HTTP/1.1 401 ") || strings.Contains(string(all), "100 Continue") {
+			t.Fatalf("refused Expect request: %q", all)
+		}
+	})
+	t.Run("bad heads get one clear answer", func(t *testing.T) {
+		for raw, want := range map[string]int{
+			"GET /svc/a HTTP/1.1\r\nAuthorization: " + bearerToken() + "\r\n\r\n":               400, // no Host
+			"GET /svc/a HTTP/2.0\r\nHost: gw\r\n\r\n":                                           505,
+			"GET /svc/a HTTP/1.1\r\nHost: gw\r\nExpect: something-else\r\n\r\n":                 417,
+			"GET /svc/a HTTP/1.1\r\nHost: g w\r\n\r\n":                                          400,
+			"GET /svc/a HTTP/1.1\r\nHost: gw\r\nBad Header: x\r\n\r\n":                          400,
+			"GET /svc/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n": 400,
+			"GET /svc/a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip\r\n\r\n":                400,
+		} {
+			resp, body := g.roundTrip(t, raw)
+			if resp.StatusCode != want || !resp.Close {
+				t.Errorf("%q: %d %q (close %v), want %d and a close", firstLine(raw), resp.StatusCode, body, resp.Close, want)
+			}
+		}
+	})
+}
+
+func TestReverseLoopShutdownFinishesActiveRequests(t *testing.T) {
+	release := make(chan struct{})
+	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		okHandler(w, r)
+	})
+	g := loopGW(t, o, nil)
+	idle := g.dial(t)
+	if resp, _ := sendRaw(t, idle, bufio.NewReader(idle), revReq("GET", "/svc/a")); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	busy := g.dial(t)
+	_, _ = io.WriteString(busy, revReq("GET", "/svc/slow"))
+	time.Sleep(100 * time.Millisecond) // the request reaches the upstream
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- g.Shutdown(ctx)
+	}()
+	// The idle connection is closed at once, the busy one is not.
+	_ = idle.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("idle connection after Shutdown: %v", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned before the active request finished: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
+	if err != nil {
+		t.Fatalf("the active request lost its answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "ok /slow" {
+		t.Fatalf("active request: %q", b)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// An upstream closes kept-alive connections after its idle timeout. The
+// pool must notice before it sends on one: a POST is not repeated, so a
+// stale connection would cost the request (502).
+func TestH1PoolSkipsConnectionsTheUpstreamClosed(t *testing.T) {
+	originHTTP1 = true
+	t.Cleanup(func() { originHTTP1 = false })
+	o := &tlsOrigin{}
+	o.srv = httptest.NewUnstartedServer(o.record(okHandler))
+	o.srv.Config.IdleTimeout = 50 * time.Millisecond
+	o.srv.StartTLS()
+	t.Cleanup(o.srv.Close)
+	o.pool = x509.NewCertPool()
+	o.pool.AddCert(o.srv.Certificate())
+	o.port = o.srv.Listener.Addr().(*net.TCPAddr).AddrPort().Port()
+	g := loopGW(t, o, nil)
+	for i := range 3 {
+		req, _ := http.NewRequest("POST", g.url("/svc/p"), strings.NewReader("x"))
+		req.Header.Set("Authorization", bearerToken())
+		resp, err := reverseClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %d after the upstream closed its idle connection: %d %q", i, resp.StatusCode, b)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if g.l7.routes["svc"].proto.Load() != protoHTTP1 {
+		t.Fatal("the pool was not used")
+	}
+}
+
+// FuzzReverseLoopClassify: the loop takes a connection only for what
+// http.ReadRequest then reads as an origin-form, non-CONNECT request;
+// everything else (CONNECT, absolute-form, odd lines) goes to net/http.
+func FuzzReverseLoopClassify(f *testing.F) {
+	for _, s := range []string{
+		"GET /svc/a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"GET http://example.com/ HTTP/1.1\r\nHost: x\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"CONNECT /svc/a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET  /svc HTTP/1.1\r\n\r\n",
+		"\r\nGET /svc/a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"G\x00T /a HTTP/1.1\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rc := &reverseConn{br: bufio.NewReaderSize(bytes.NewReader(data), reverseBufSize)}
+		ours, err := rc.classify()
+		if err != nil || !ours {
+			return
+		}
+		req, err := http.ReadRequest(rc.br)
+		if err != nil {
+			return
+		}
+		if req.Method == http.MethodConnect || !strings.HasPrefix(req.RequestURI, "/") || req.URL.IsAbs() {
+			t.Fatalf("the loop took %q %q", req.Method, req.RequestURI)
+		}
+	})
+}
