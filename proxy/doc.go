@@ -100,8 +100,26 @@
 //
 // Denials answer 403 (502 for DNS or upstream failures) with a one-line
 // text body and an X-Nono-Reason header holding the reason code. Malformed
-// requests are answered by net/http itself (400, or 431 for heads over
-// MaxHeaderBytes); those are not audited.
+// requests are answered by net/http itself, or by the reverse-path loop
+// with the same checks (400, 417, 505, or 431 for heads over
+// MaxHeaderBytes), and the connection is closed; those are not audited.
+//
+// # Who serves the listener
+//
+// Without credential routes, net/http's server. With them, the
+// reverse-path loop (reverseloop.go): one goroutine per client connection
+// peeks at each request line; an origin-form request is read with
+// http.ReadRequest, checked by the same code as every other path
+// (reverseCall, checkL7) and answered by the loop itself, which frames the
+// response for this client (Content-Length, chunked with flushes for
+// streams, trailers, HEAD, HTTP/1.0, 1xx, Expect: 100-continue, 101). The
+// first request that is not origin-form (CONNECT, absolute-form) or whose
+// line does not fit the loop's 4 KiB buffer hands the connection, with its
+// read-ahead (slotConn.pending), to net/http's server for good. Head
+// timeout, idle timeout, head size limit and Shutdown (idle connections
+// closed, active ones finished until the deadline) match the server's.
+// Bodies are re-framed, never passed through, so CL+TE and similar tricks
+// cannot make the upstream see a request the loop did not check.
 //
 // # Upstream proxy
 //
@@ -129,7 +147,8 @@
 // intercept path too (nono upstream skips it there): a client that sends no
 // credential to an intercepted host is refused, never silently injected.
 //
-// Three entries, one pipeline (serveL7):
+// Three entries, one pipeline (checkL7, then serveL7's ReverseProxy or the
+// reverse-path loop's own exchange):
 //   - reverse: /<name>/<rest>. Unknown name → 404 (audited). <rest> is
 //     canonicalised (endpoints.NormalizePath when rules apply, else
 //     NormalizePathEncodedSlash; ambiguous → 400) and joined under the
@@ -159,9 +178,14 @@
 // Forwarded, X-Forwarded-* and Proxy-*; credentials.Route.Inject strips
 // every client credential header and writes the secret. The upstream
 // client is a pooled http.Transport per RootCAs (keep-alive, h2 via ALPN,
-// no decompression) whose dialer runs HostPolicy.Resolve only when a new
-// connection is needed and dials only the checked addresses, or CONNECTs
-// through the upstream proxy (not bypassed hosts). SSE and bodies of
+// no decompression) whose dialer (dialL7) runs HostPolicy.Resolve only
+// when a new connection is needed and dials only the checked addresses, or
+// CONNECTs through the upstream proxy (not bypassed hosts). On the reverse
+// path, a route whose upstream answered the transport in HTTP/1.1 switches
+// to the loop's own pool (h1pool.go: Request.Write and http.ReadResponse
+// on the loop's goroutine, connections from the same dialL7, head size
+// capped at 1 MiB, an idle connection probed with MSG_PEEK before reuse,
+// and only idempotent body-less requests retried on a stale one). SSE and bodies of
 // unknown length are flushed on every write; chunked request bodies
 // stream; WebSocket upgrades go over HTTP/1.1 and are relayed after 101.
 //

@@ -512,9 +512,12 @@ func (s *Server) auditPath(p string) string {
 	if len(s.token) == 0 {
 		return p
 	}
-	tok := string(s.token)
-	p = strings.ReplaceAll(p, tok, "[phantom]")
-	return strings.ReplaceAll(p, url.PathEscape(tok), "[phantom]")
+	// Views, not copies: the token stays in memory Shutdown wipes.
+	p = strings.ReplaceAll(p, bytesView(s.token), "[phantom]")
+	if len(s.tokenEsc) > 0 {
+		p = strings.ReplaceAll(p, bytesView(s.tokenEsc), "[phantom]")
+	}
+	return p
 }
 
 // redactText removes every wire form of the route's secret from text.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,7 @@ type Server struct {
 	cfg          Config
 	tokenMu      sync.RWMutex
 	token        []byte // nil after Shutdown
+	tokenEsc     []byte // the token path-escaped, when that differs; wiped with it
 	policy       *HostPolicy
 	upstream     *Upstream
 	upstreamAuth string
@@ -154,6 +156,9 @@ func New(cfg Config) (*Server, error) {
 		dialer:       net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
 	}
 	s.cfg.Token = nil
+	if esc := url.PathEscape(string(s.token)); esc != string(s.token) {
+		s.tokenEsc = []byte(esc)
+	}
 	if s.audit == nil {
 		s.audit = discardSink{}
 	}
@@ -288,7 +293,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.tokenMu.Lock()
 	wipe(s.token)
-	s.token = nil
+	wipe(s.tokenEsc)
+	s.token, s.tokenEsc = nil, nil
 	s.l7.close()
 	s.tokenMu.Unlock()
 	return err
