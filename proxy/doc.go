@@ -119,7 +119,10 @@
 // timeout, idle timeout, head size limit and Shutdown (idle connections
 // closed, active ones finished until the deadline) match the server's.
 // Bodies are re-framed, never passed through, so CL+TE and similar tricks
-// cannot make the upstream see a request the loop did not check.
+// cannot make the upstream see a request the loop did not check. A request
+// still waiting for the upstream after 500 ms gets a watcher that peeks at
+// the client connection, so a client that hangs up cancels the upstream
+// request, as net/http's per-request background reader did.
 //
 // # Upstream proxy
 //

@@ -444,6 +444,7 @@ type reverseBody struct {
 	src      io.ReadCloser
 	n        int64
 	eof      bool
+	atEOF    atomic.Bool // eof, readable without mu (watchClient)
 	detached bool
 	expect   bool // the client sent Expect: 100-continue
 	want100  bool // 100 Continue is still to be written on the first read
@@ -482,6 +483,7 @@ func (b *reverseBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if err == io.EOF {
 		b.eof = true
+		b.atEOF.Store(true)
 	}
 	return n, err
 }
@@ -531,6 +533,65 @@ type reverseExchange struct {
 	status int   // written to the client, 0 before
 	down   int64 // body bytes written to the client
 	trace  httptrace.ClientTrace
+
+	watchState atomic.Int32 // watchPending, watchPeeking, watchOff
+	watchWG    sync.WaitGroup
+}
+
+// clientWatchDelay: an upstream that has not answered by then gets a
+// watcher on the client connection (watchClient).
+const clientWatchDelay = 500 * time.Millisecond
+
+const (
+	watchPending int32 = iota
+	watchPeeking
+	watchOff
+)
+
+// watchClient notices a client that hangs up while the upstream has not
+// answered yet, and calls gone (which cancels the upstream request): an
+// abandoned model call would otherwise run, and bill, to its end. net/http's
+// server keeps a reader on every connection for this; the loop starts one
+// only for a request still waiting after clientWatchDelay, and only once the
+// request body has been read to its end (before that, the transport reads
+// the connection, and a client still sending is not gone). The watcher peeks
+// without consuming, so a pipelined next request stays where it is. stop
+// must be called once the upstream answered or failed, before the
+// connection is used again.
+func (x *reverseExchange) watchClient(gone func()) (stop func()) {
+	rc := x.rc
+	x.watchWG.Add(1)
+	t := time.AfterFunc(clientWatchDelay, func() {
+		defer x.watchWG.Done()
+		if b := x.body; b != nil && !b.atEOF.Load() {
+			x.watchState.CompareAndSwap(watchPending, watchOff)
+			return
+		}
+		if !x.watchState.CompareAndSwap(watchPending, watchPeeking) {
+			return
+		}
+		if _, err := rc.br.Peek(1); err != nil && !isTimeout(err) {
+			gone()
+		}
+	})
+	return func() {
+		if t.Stop() {
+			x.watchWG.Done()
+			return
+		}
+		if x.watchState.CompareAndSwap(watchPending, watchOff) {
+			x.watchWG.Wait()
+			return
+		}
+		peeking := x.watchState.Load() == watchPeeking
+		if peeking {
+			_ = rc.c.SetReadDeadline(time.Unix(1, 0)) // wakes the peek
+		}
+		x.watchWG.Wait()
+		if peeking {
+			_ = rc.c.SetReadDeadline(time.Time{})
+		}
+	}
 }
 
 // got1xx relays an informational answer (103 Early Hints and the like)
@@ -590,11 +651,21 @@ func (x *reverseExchange) run(req *http.Request) bool {
 	var resp *http.Response
 	var err error
 	if rt := x.route; rt.proto.Load() == protoHTTP1 {
-		resp, err = rt.h1.roundTrip(x.rc.ctx, req, x.body, x.got1xx, &x.rc.upstream)
 		defer x.rc.upstream.Store(nil)
+		stop := x.watchClient(func() {
+			if pc := x.rc.upstream.Load(); pc != nil {
+				pc.c.Close()
+			}
+		})
+		resp, err = rt.h1.roundTrip(x.rc.ctx, req, x.body, x.got1xx, &x.rc.upstream)
+		stop()
 	} else {
+		ctx, cancel := context.WithCancel(x.rc.ctx)
+		defer cancel()
 		x.trace.Got1xxResponse = x.got1xx
-		resp, err = st.transport.RoundTrip(req.WithContext(httptrace.WithClientTrace(x.rc.ctx, &x.trace)))
+		stop := x.watchClient(cancel)
+		resp, err = st.transport.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, &x.trace)))
+		stop()
 		if err == nil {
 			rt.learnProto(resp)
 		}

@@ -237,6 +237,9 @@ func TestReverseLoopHTTPSemantics(t *testing.T) {
 		case "/echo":
 			b, _ := io.ReadAll(r.Body)
 			_, _ = io.WriteString(w, "got "+string(b))
+		case "/slow":
+			time.Sleep(2 * clientWatchDelay)
+			okHandler(w, r)
 		default:
 			okHandler(w, r)
 		}
@@ -255,6 +258,21 @@ func TestReverseLoopHTTPSemantics(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			if string(b) != want {
 				t.Fatalf("got %q, want %q", b, want)
+			}
+		}
+	})
+	t.Run("a request pipelined behind a slow one is not a hang-up", func(t *testing.T) {
+		c := g.dial(t)
+		_, _ = io.WriteString(c, revReq("GET", "/svc/slow")+revReq("POST", "/svc/echo", "Content-Length: 2")+"hi")
+		br := bufio.NewReader(c)
+		for _, want := range []string{"ok /slow", "got hi"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(b) != want {
+				t.Fatalf("got %d %q, want %q", resp.StatusCode, b, want)
 			}
 		}
 	})
@@ -444,4 +462,52 @@ func FuzzReverseLoopClassify(f *testing.F) {
 			t.Fatalf("the loop took %q %q", req.Method, req.RequestURI)
 		}
 	})
+}
+
+// A client that hangs up while the upstream is still working (an agent
+// interrupted mid-call) must cancel the upstream request, as net/http's
+// server did: an abandoned model call otherwise runs, and bills, to the end.
+func TestReverseLoopClientHangUpCancelsUpstream(t *testing.T) {
+	for _, h1 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2 upstream", true: "HTTP/1.1 upstream"}[h1], func(t *testing.T) {
+			originHTTP1 = h1
+			t.Cleanup(func() { originHTTP1 = false })
+			cancelled := make(chan struct{}, 1)
+			o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/think" {
+					okHandler(w, r)
+					return
+				}
+				// net/http's HTTP/1.1 server watches the connection (and
+				// cancels the context) only once the body was read.
+				_, _ = io.ReadAll(r.Body)
+				select {
+				case <-r.Context().Done():
+					cancelled <- struct{}{}
+				case <-time.After(20 * time.Second):
+				}
+			})
+			g := loopGW(t, o, nil)
+			for _, body := range []string{"", "{\"prompt\":\"x\"}"} {
+				c := g.dial(t)
+				method, extra := "GET", []string(nil)
+				if body != "" {
+					method, extra = "POST", []string{"Content-Length: " + strconv.Itoa(len(body))}
+				}
+				_, _ = io.WriteString(c, revReq(method, "/svc/think", extra...)+body)
+				time.Sleep(300 * time.Millisecond) // the request reaches the upstream
+				c.Close()
+				select {
+				case <-cancelled:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s: the upstream request went on after the client hung up", method)
+				}
+			}
+			// The gateway still serves.
+			resp, body := g.roundTrip(t, revReq("GET", "/svc/after"))
+			if resp.StatusCode != 200 || body != "ok /after" {
+				t.Fatalf("after hang-ups: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
 }
