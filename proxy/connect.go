@@ -239,10 +239,9 @@ func (t *tunnel) settle(d *direction, n int64, err error) bool {
 		_ = d.dst.CloseWrite()
 		return false
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		// Only the watchdog sets deadlines: clear them, then answer. An
-		// answer already waiting covers this poke too.
+		// Only the watchdog sets deadlines (read side only): clear it,
+		// then answer. An answer already waiting covers this poke too.
 		_ = d.src.SetReadDeadline(time.Time{})
-		_ = d.dst.SetWriteDeadline(time.Time{})
 		select {
 		case d.acks <- n > 0:
 		default:
@@ -339,14 +338,22 @@ func (t *tunnel) watch(dirs []*direction, finished <-chan struct{}) {
 				continue
 			default:
 			}
-			past := time.Unix(1, 0)
-			_ = d.src.SetReadDeadline(past)
-			_ = d.dst.SetWriteDeadline(past)
+			// Only the read side is poked. A write deadline could fail
+			// splice's pump while bytes it already took from the source
+			// sit in Go's internal pipe, which is then thrown away with
+			// them (internal/poll.putPipe): the poke would lose data. A
+			// direction blocked writing to a peer that does not read
+			// cannot answer; after another idle period that counts as no
+			// progress.
+			_ = d.src.SetReadDeadline(time.Unix(1, 0))
+			wait := time.NewTimer(t.idle)
 			select {
 			case m := <-d.acks:
 				moved = moved || m
 			case <-d.exited:
+			case <-wait.C:
 			}
+			wait.Stop()
 		}
 		if !moved && time.Since(time.Unix(0, t.last.Load())) >= t.idle {
 			t.close()

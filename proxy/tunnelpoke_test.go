@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The idle watchdog pokes a splicing direction with a deadline to learn
+// whether bytes moved. A poke must never cost a byte: Go's splice moves
+// data from the source into a pipe, then into the destination, and a pipe
+// that still holds data when the splice fails is thrown away. So only the
+// read side may be poked. This drives many pokes (a short idle timeout)
+// across a stream that never pauses long enough to be idle.
+func TestTunnelPokesNeverLoseBytes(t *testing.T) {
+	g := startGateway(t, func(_ *PolicyConfig, c *Config) { c.TunnelIdleTimeout = 10 * time.Millisecond })
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 4000
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for i := 0; i < n; i++ {
+			if _, err := c.Write([]byte{byte('a' + i%26)}); err != nil {
+				return
+			}
+			if i%2 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	c := g.dial(t)
+	br := bufio.NewReader(c)
+	if resp, _ := sendRaw(t, c, br, connectReq("allowed.test:"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), true)); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT %d", resp.StatusCode)
+	}
+	b, _ := io.ReadAll(br)
+	if len(b) != n {
+		t.Fatalf("the tunnel lost bytes: got %d of %d", len(b), n)
+	}
+	for i, x := range b {
+		if x != byte('a'+i%26) {
+			t.Fatalf("byte %d is %q, want %q: bytes were dropped", i, x, byte('a'+i%26))
+		}
+	}
+}
+
+// A client that stops reading leaves the relay blocked writing to it; no
+// byte moves in either direction, so the tunnel is idle and must close,
+// although a read-side poke cannot reach a direction stuck in a write.
+func TestTunnelClosesWhenThePeerStopsReading(t *testing.T) {
+	g := startGateway(t, func(_ *PolicyConfig, c *Config) { c.TunnelIdleTimeout = 200 * time.Millisecond })
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stopped := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			stopped <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				stopped <- err
+				return
+			}
+		}
+	}()
+	c := g.dial(t)
+	br := bufio.NewReader(c)
+	if resp, _ := sendRaw(t, c, br, connectReq("allowed.test:"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), true)); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT %d", resp.StatusCode)
+	}
+	// Never read again.
+	select {
+	case <-stopped:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the tunnel stayed open with a peer that stopped reading")
+	}
+}
