@@ -188,7 +188,9 @@
 // to the loop's own pool (h1pool.go: Request.Write and http.ReadResponse
 // on the loop's goroutine, connections from the same dialL7, head size
 // capped at 1 MiB, an idle connection probed with MSG_PEEK before reuse,
-// and only idempotent body-less requests retried on a stale one). SSE and bodies of
+// only idempotent body-less requests retried on a stale one, and bodies
+// over 64 KiB or of unknown length written while the answer is read, so an
+// early 413 or 401 reaches the client). SSE and bodies of
 // unknown length are flushed on every write; chunked request bodies
 // stream; WebSocket upgrades go over HTTP/1.1 and are relayed after 101.
 //

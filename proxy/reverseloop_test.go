@@ -511,3 +511,46 @@ func TestReverseLoopClientHangUpCancelsUpstream(t *testing.T) {
 		})
 	}
 }
+
+// An upstream may answer before it has read a large body (413, 401) and
+// close. The client must get that answer, not a 502 for the broken pipe
+// of the upload, on both upstream clients.
+func TestReverseEarlyAnswerToALargeUpload(t *testing.T) {
+	for _, h1 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2 upstream", true: "HTTP/1.1 upstream"}[h1], func(t *testing.T) {
+			originHTTP1 = h1
+			t.Cleanup(func() { originHTTP1 = false })
+			o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/upload" {
+					w.Header().Set("Connection", "close")
+					http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+					return
+				}
+				okHandler(w, r)
+			})
+			g := loopGW(t, o, nil)
+			for _, size := range []int{1 << 10, 32 << 20} {
+				// A raw client that keeps sending while it reads, so what
+				// is checked is the gateway's answer, not a client's
+				// handling of a broken upload.
+				c := g.dial(t)
+				go func() {
+					_, _ = io.WriteString(c, revReq("POST", "/svc/upload", "Content-Length: "+strconv.Itoa(size)))
+					_, _ = c.Write(make([]byte, size))
+				}()
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatalf("%d bytes: no answer: %v", size, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusRequestEntityTooLarge {
+					t.Fatalf("%d bytes: %d %q, want the upstream's 413", size, resp.StatusCode, b)
+				}
+				c.Close()
+			}
+			if resp, body := g.roundTrip(t, revReq("GET", "/svc/after")); resp.StatusCode != 200 || body != "ok /after" {
+				t.Fatalf("after: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+}
