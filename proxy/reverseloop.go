@@ -117,6 +117,11 @@ type reverseConn struct {
 	// upstream is the pooled upstream connection in use, closed by a
 	// forced shutdown.
 	upstream atomic.Pointer[h1Conn]
+	// watchTimer starts the hang-up watcher of the exchange in watched
+	// (watchClient); both belong to the loop's goroutine except while the
+	// timer's function runs, which stopWatch waits for.
+	watchTimer *time.Timer
+	watched    *reverseExchange
 
 	mu     sync.Mutex // guards active, and writes of 100 Continue
 	active bool       // a request is being served
@@ -164,6 +169,9 @@ func (s *Server) serveReverseConn(c *slotConn) {
 	handedOff := false
 	defer func() {
 		rc.cancel()
+		if rc.watchTimer != nil {
+			rc.watchTimer.Stop()
+		}
 		s.untrackReverse(rc)
 		if !handedOff {
 			c.Close()
@@ -536,6 +544,7 @@ type reverseExchange struct {
 
 	watchState atomic.Int32 // watchPending, watchPeeking, watchOff
 	watchWG    sync.WaitGroup
+	cancel     context.CancelFunc // the transport request's, nil on the pool
 }
 
 // clientWatchDelay: an upstream that has not answered by then gets a
@@ -549,48 +558,71 @@ const (
 )
 
 // watchClient notices a client that hangs up while the upstream has not
-// answered yet, and calls gone (which cancels the upstream request): an
+// answered yet, and calls x.gone (which cancels the upstream request): an
 // abandoned model call would otherwise run, and bill, to its end. net/http's
 // server keeps a reader on every connection for this; the loop starts one
 // only for a request still waiting after clientWatchDelay, and only once the
 // request body has been read to its end (before that, the transport reads
 // the connection, and a client still sending is not gone). The watcher peeks
-// without consuming, so a pipelined next request stays where it is. stop
-// must be called once the upstream answered or failed, before the
-// connection is used again.
-func (x *reverseExchange) watchClient(gone func()) (stop func()) {
+// without consuming, so a pipelined next request stays where it is.
+// stopWatch must follow once the upstream answered or failed, before the
+// connection is used again. The timer is the connection's, reused, so a
+// fast request costs a Reset and a Stop.
+func (x *reverseExchange) watchClient() {
 	rc := x.rc
+	rc.watched = x
 	x.watchWG.Add(1)
-	t := time.AfterFunc(clientWatchDelay, func() {
-		defer x.watchWG.Done()
-		if b := x.body; b != nil && !b.atEOF.Load() {
-			x.watchState.CompareAndSwap(watchPending, watchOff)
-			return
-		}
-		if !x.watchState.CompareAndSwap(watchPending, watchPeeking) {
-			return
-		}
-		if _, err := rc.br.Peek(1); err != nil && !isTimeout(err) {
-			gone()
-		}
-	})
-	return func() {
-		if t.Stop() {
-			x.watchWG.Done()
-			return
-		}
-		if x.watchState.CompareAndSwap(watchPending, watchOff) {
-			x.watchWG.Wait()
-			return
-		}
-		peeking := x.watchState.Load() == watchPeeking
-		if peeking {
-			_ = rc.c.SetReadDeadline(time.Unix(1, 0)) // wakes the peek
-		}
+	if rc.watchTimer == nil {
+		rc.watchTimer = time.AfterFunc(clientWatchDelay, rc.watchFired)
+	} else {
+		rc.watchTimer.Reset(clientWatchDelay)
+	}
+}
+
+// watchFired runs on the timer's goroutine.
+func (rc *reverseConn) watchFired() {
+	x := rc.watched
+	defer x.watchWG.Done()
+	if b := x.body; b != nil && !b.atEOF.Load() {
+		x.watchState.CompareAndSwap(watchPending, watchOff)
+		return
+	}
+	if !x.watchState.CompareAndSwap(watchPending, watchPeeking) {
+		return
+	}
+	if _, err := rc.br.Peek(1); err != nil && !isTimeout(err) {
+		x.gone()
+	}
+}
+
+func (x *reverseExchange) stopWatch() {
+	rc := x.rc
+	if rc.watchTimer.Stop() {
+		x.watchWG.Done()
+		return
+	}
+	if x.watchState.CompareAndSwap(watchPending, watchOff) {
 		x.watchWG.Wait()
-		if peeking {
-			_ = rc.c.SetReadDeadline(time.Time{})
-		}
+		return
+	}
+	peeking := x.watchState.Load() == watchPeeking
+	if peeking {
+		_ = rc.c.SetReadDeadline(time.Unix(1, 0)) // wakes the peek
+	}
+	x.watchWG.Wait()
+	if peeking {
+		_ = rc.c.SetReadDeadline(time.Time{})
+	}
+}
+
+// gone cancels the upstream request of a client that hung up.
+func (x *reverseExchange) gone() {
+	if x.cancel != nil {
+		x.cancel()
+		return
+	}
+	if pc := x.rc.upstream.Load(); pc != nil {
+		pc.c.Close()
 	}
 }
 
@@ -652,20 +684,17 @@ func (x *reverseExchange) run(req *http.Request) bool {
 	var err error
 	if rt := x.route; rt.proto.Load() == protoHTTP1 {
 		defer x.rc.upstream.Store(nil)
-		stop := x.watchClient(func() {
-			if pc := x.rc.upstream.Load(); pc != nil {
-				pc.c.Close()
-			}
-		})
+		x.watchClient()
 		resp, err = rt.h1.roundTrip(x.rc.ctx, req, x.body, x.got1xx, &x.rc.upstream)
-		stop()
+		x.stopWatch()
 	} else {
 		ctx, cancel := context.WithCancel(x.rc.ctx)
 		defer cancel()
+		x.cancel = cancel
 		x.trace.Got1xxResponse = x.got1xx
-		stop := x.watchClient(cancel)
+		x.watchClient()
 		resp, err = st.transport.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, &x.trace)))
-		stop()
+		x.stopWatch()
 		if err == nil {
 			rt.learnProto(resp)
 		}
