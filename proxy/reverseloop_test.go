@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -553,4 +554,82 @@ func TestReverseEarlyAnswerToALargeUpload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReverseLoopConn writes arbitrary bytes to a gateway connection that
+// the reverse-path loop serves. Whatever they are, every request that
+// reaches the upstream must be one the checks allowed: on the rules' paths
+// only, with the real key injected, and with no trace of the phantom; the
+// loop must answer or close, never hang or panic.
+func FuzzReverseLoopConn(f *testing.F) {
+	for _, s := range []string{
+		revReq("GET", "/svc/ok/a"),
+		revReq("POST", "/svc/ok/b", "Content-Length: 3") + "abc" + revReq("GET", "/svc/admin"),
+		revReq("POST", "/svc/ok/c", "Transfer-Encoding: chunked") + "3\r\nabc\r\n0\r\n\r\n",
+		revReq("POST", "/svc/ok/d", "Content-Length: 3", "Transfer-Encoding: chunked") + "0\r\n\r\n" + revReq("GET", "/svc/admin"),
+		"GET /svc/ok/../admin HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearerToken() + "\r\n\r\n",
+		"GET /svc/ok%2f..%2fadmin HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearerToken() + "\r\n\r\n",
+		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"GET http://example.com/ok/a HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		revReq("GET", "/svc/ok/e", "Connection: Upgrade, Authorization", "Upgrade: websocket"),
+		revReq("GET", "/svc/ok/f", "Expect: 100-continue", "Content-Length: 2") + "hi",
+		"GET /svc/ok/g HTTP/1.0\r\nAuthorization: " + bearerToken() + "\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	const secret = "sk-fuzz-REAL-secret-value"
+	var mu sync.Mutex
+	var bad []string
+	o := startTLSOrigin(f, func(w http.ResponseWriter, r *http.Request) {
+		var why string
+		p := r.URL.EscapedPath()
+		switch {
+		case p != "/ok" && !strings.HasPrefix(p, "/ok/"):
+			why = "path outside the rules"
+		case r.Header.Get("Authorization") != "Bearer "+secret:
+			why = "no injected key"
+		}
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				if strings.Contains(k+v, string(testToken)) {
+					why = "the phantom reached the upstream in " + k
+				}
+			}
+		}
+		if strings.Contains(r.RequestURI, string(testToken)) {
+			why = "the phantom reached the upstream in the URI"
+		}
+		if why != "" {
+			mu.Lock()
+			bad = append(bad, why+": "+r.Method+" "+r.RequestURI)
+			mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	})
+	cr := credRouteTo(f, "svc", o, "", secret, credentials.CustomCredential{})
+	cr.Endpoints = mkRules(f, "* /ok/**")
+	g := startCredGateway(f, []CredentialRoute{cr}, func(_ *PolicyConfig, c *Config) {
+		c.HeaderTimeout = time.Second
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() {
+			_, _ = c.Write(data)
+			_ = c.(*net.TCPConn).CloseWrite()
+		}()
+		if _, err := io.Copy(io.Discard, c); err != nil && isTimeout(err) {
+			t.Fatalf("the gateway neither answered nor closed within 10 s")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(bad) > 0 {
+			t.Fatalf("the upstream received %v", bad)
+		}
+	})
 }
