@@ -354,9 +354,10 @@ func TestReverseLoopHTTPSemantics(t *testing.T) {
 }
 
 func TestReverseLoopShutdownFinishesActiveRequests(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
 	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
 			<-release
 		}
 		okHandler(w, r)
@@ -368,7 +369,11 @@ func TestReverseLoopShutdownFinishesActiveRequests(t *testing.T) {
 	}
 	busy := g.dial(t)
 	_, _ = io.WriteString(busy, revReq("GET", "/svc/slow"))
-	time.Sleep(100 * time.Millisecond) // the request reaches the upstream
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request never reached the upstream")
+	}
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -473,12 +478,13 @@ func TestReverseLoopClientHangUpCancelsUpstream(t *testing.T) {
 		t.Run(map[bool]string{false: "h2 upstream", true: "HTTP/1.1 upstream"}[h1], func(t *testing.T) {
 			originHTTP1 = h1
 			t.Cleanup(func() { originHTTP1 = false })
-			cancelled := make(chan struct{}, 1)
+			cancelled, arrived := make(chan struct{}, 1), make(chan struct{}, 1)
 			o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path != "/think" {
 					okHandler(w, r)
 					return
 				}
+				arrived <- struct{}{}
 				// net/http's HTTP/1.1 server watches the connection (and
 				// cancels the context) only once the body was read.
 				_, _ = io.ReadAll(r.Body)
@@ -496,7 +502,11 @@ func TestReverseLoopClientHangUpCancelsUpstream(t *testing.T) {
 					method, extra = "POST", []string{"Content-Length: " + strconv.Itoa(len(body))}
 				}
 				_, _ = io.WriteString(c, revReq(method, "/svc/think", extra...)+body)
-				time.Sleep(300 * time.Millisecond) // the request reaches the upstream
+				select {
+				case <-arrived:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s: the request never reached the upstream", method)
+				}
 				c.Close()
 				select {
 				case <-cancelled:
