@@ -4,6 +4,11 @@
 // child (supervised, from a locked and restricted OS thread) or replacing
 // nono itself (direct mode, wrap).
 //
+// Linux is the only backend. types.go holds what is platform-neutral (the
+// report, exits, denials and errors); on other systems unsupported.go makes
+// every start fail with ErrNoLandlock, so nono builds there (the Taskfile's
+// vet checks darwin) and refuses to run anything unsandboxed.
+//
 // It takes a fully resolved Spec and enforces exactly that. It must not
 // decide policy (that is package policy), parse profiles, talk to the
 // network gateway (package proxy), or print anything for users: callers get

@@ -15,23 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SetupError is a failure to confine the child before it ran (exit 126).
-type SetupError struct{ Err error }
-
-func (e *SetupError) Error() string { return e.Err.Error() }
-func (e *SetupError) Unwrap() error { return e.Err }
-
-// ExecError is a failure to execute the target program (exit 127).
-type ExecError struct {
-	Path string
-	Err  error
-}
-
-func (e *ExecError) Error() string {
-	return fmt.Sprintf("cannot execute %s: %v", e.Path, e.Err)
-}
-func (e *ExecError) Unwrap() error { return e.Err }
-
 // needsNotify reports whether the network syscalls must go to the supervisor.
 // Every restricted mode needs it: Landlock's TCP rules cannot check the
 // destination address, and this kernel cannot mediate pathname unix sockets.

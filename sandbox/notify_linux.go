@@ -40,16 +40,6 @@ type seccompNotifResp struct {
 	Flags uint32
 }
 
-// Denial is one network operation the supervisor refused.
-type Denial struct {
-	Op     string // connect, bind, sendto, sendmsg
-	Target string // "127.0.0.2:8080", "/run/docker.sock", "@abstract"
-	Reason string
-}
-
-// DenialSink receives every refused operation (for audit and the footer).
-type DenialSink func(Denial)
-
 // netDecider holds the rules the supervisor applies to trapped syscalls.
 type netDecider struct {
 	spec *Spec

@@ -10,24 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Feature is one kernel capability and whether this kernel has it.
-type Feature struct {
-	Name      string
-	Available bool
-	Detail    string
-}
-
-// Report describes what this kernel can enforce.
-type Report struct {
-	Kernel       string
-	LandlockABI  int
-	Landlock     []Feature
-	Seccomp      bool
-	SeccompNotif bool
-	PidfdGetfd   bool
-	WSL          bool
-}
-
 // landlockFeatures lists Landlock features by the ABI that introduced them.
 var landlockFeatures = []struct {
 	abi  int
@@ -78,40 +60,4 @@ func ProbeEnforcement() Report {
 	_, err := unix.PidfdGetfd(-1, 0, 0)
 	r.PidfdGetfd = errors.Is(err, unix.EBADF)
 	return r
-}
-
-// Enforcement is one kind of rule and the layer that enforces it here.
-type Enforcement struct {
-	Rule     string
-	Layer    string
-	Enforced bool
-}
-
-// Layers says, for this kernel, which layer enforces each kind of rule.
-func (r Report) Layers() []Enforcement {
-	abi := r.LandlockABI
-	notif := r.Seccomp && r.SeccompNotif && r.PidfdGetfd
-	pick := func(cond bool, a, b string) string {
-		if cond {
-			return a
-		}
-		return b
-	}
-	return []Enforcement{
-		{"filesystem read/write grants", "Landlock", abi >= 1},
-		{"cross-directory rename/link (refer)", "Landlock", abi >= 2},
-		{"truncate", "Landlock", abi >= 3},
-		{"device ioctls (only TTYs allowed)", "Landlock", abi >= 5},
-		{"TIOCSTI/TIOCLINUX terminal injection", "seccomp", r.Seccomp},
-		{"io_uring", "seccomp", r.Seccomp},
-		{"user namespace creation", "seccomp", r.Seccomp},
-		{"--block-net (only AF_UNIX sockets)", "seccomp", r.Seccomp},
-		{"TCP port rules (--open-port, --listen-port)", pick(abi >= 4, "Landlock", "unavailable (needs Landlock ABI 4)"), abi >= 4},
-		{"TCP destination (proxy mode: only the gateway)", "seccomp user notification (connect on the child's behalf)", notif},
-		{"UDP, raw, ICMP, MPTCP, netlink sockets", "seccomp", r.Seccomp},
-		{"pathname unix sockets (restricted network modes)", pick(abi >= 9, "Landlock", "seccomp user notification"), abi >= 9 || notif},
-		{"abstract unix sockets", pick(abi >= 6, "Landlock scope", "unavailable (needs Landlock ABI 6)"), abi >= 6},
-		{"signals to processes outside the sandbox", pick(abi >= 6, "Landlock scope", "unavailable (needs Landlock ABI 6)"), abi >= 6},
-		{"ptrace of processes outside the sandbox", "Landlock", abi >= 1},
-	}
 }

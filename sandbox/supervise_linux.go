@@ -11,12 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Exit is how the child ended.
-type Exit struct {
-	Code   int            // the shell-style exit code: the child's own, or 128+N for signal N
-	Signal syscall.Signal // non-zero when the child died of a signal
-}
-
 // forwarded are the signals nono passes on to the child's process group.
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
@@ -60,15 +54,6 @@ func (sc *SignalCatch) pending() os.Signal {
 	default:
 		return nil
 	}
-}
-
-// InterruptedError: a termination signal arrived while the supervisor was
-// setting up, before any child was started, so there was nothing to forward
-// it to. Callers exit with 128+N, as if the signal had ended them.
-type InterruptedError struct{ Signal syscall.Signal }
-
-func (e *InterruptedError) Error() string {
-	return "interrupted by " + e.Signal.String() + " before the command started"
 }
 
 // Supervise forwards termination signals to the child, keeps job control

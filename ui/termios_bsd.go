@@ -1,0 +1,8 @@
+//go:build darwin || freebsd || netbsd || openbsd
+
+package ui
+
+import "golang.org/x/sys/unix"
+
+// ioctlGetTermios is the request that reads a terminal's attributes.
+const ioctlGetTermios = unix.TIOCGETA
