@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +33,7 @@ type fakeAPI struct {
 
 func (f *fakeAPI) record(r *http.Request, auth string) {
 	f.mu.Lock()
-	f.seen = append(f.seen, r.Method+" "+r.URL.Path+" "+auth)
+	f.seen = append(f.seen, r.Method+" "+r.URL.Path+" "+auth+" "+r.Proto+" from "+r.RemoteAddr)
 	f.mu.Unlock()
 }
 
@@ -41,6 +42,9 @@ func (f *fakeAPI) log() string {
 	defer f.mu.Unlock()
 	return strings.Join(f.seen, "\n")
 }
+
+// fakeAPIsHTTP1 makes startFakeAPI's upstreams speak HTTP/1.1 only.
+var fakeAPIsHTTP1 bool
 
 func startFakeAPI(t *testing.T, o *origin, name string, handler func(f *fakeAPI) http.Handler) *fakeAPI {
 	t.Helper()
@@ -51,6 +55,11 @@ func startFakeAPI(t *testing.T, o *origin, name string, handler func(f *fakeAPI)
 	}
 	f.port = ln.Addr().(*net.TCPAddr).Port
 	srv := &http.Server{Handler: handler(f), TLSConfig: o.tlsConfig(t, name)}
+	if fakeAPIsHTTP1 {
+		// A non-nil empty map turns HTTP/2 off: the gateway's own
+		// HTTP/1.1 pool then carries the calls (proxy/h1pool.go).
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
 	go srv.ServeTLS(ln, "", "")
 	t.Cleanup(func() { srv.Close() })
 	return f
@@ -226,6 +235,45 @@ func TestCredentialsOfficialNodeSDKs(t *testing.T) {
 	}
 	if !strings.Contains(c.anthropic.log(), anthropicSecret) {
 		t.Fatalf("the Anthropic upstream did not see the real key:\n%s", c.anthropic.log())
+	}
+	c.noLeak(t, r)
+}
+
+// The same SDKs against upstreams that speak only HTTP/1.1 (self-hosted
+// APIs, local model servers), twice in one session: the first calls teach
+// the gateway the protocol through http.Transport, the second round goes
+// through the reverse-path loop's own HTTP/1.1 pool.
+func TestCredentialsOfficialNodeSDKsOverHTTP1Upstreams(t *testing.T) {
+	fakeAPIsHTTP1 = true
+	t.Cleanup(func() { fakeAPIsHTTP1 = false })
+	c := newCredWorld(t, "")
+	c.needNode(t)
+	script := filepath.Join(c.nodeDir, "sdk-test.mjs")
+	r := c.run("--read", c.nodeDir, "--", "sh", "-c", `node "$1" && echo ROUND2 && node "$1"`, "sh", script)
+	if r.code != 0 {
+		t.Fatalf("SDKs failed: %s", r)
+	}
+	round2 := r.stdout[strings.Index(r.stdout, "ROUND2"):]
+	mustContain(t, r, round2, "OPENAI:Hello from fake OpenAI", "ANTHROPIC:Hi from fake Claude")
+	for name, api := range map[string]*fakeAPI{"OpenAI": c.openai, "Anthropic": c.anthropic} {
+		log := api.log()
+		if strings.Contains(log, "HTTP/2") || strings.Count(log, "HTTP/1.1") < 2 {
+			t.Fatalf("the %s upstream should have seen two HTTP/1.1 calls:\n%s", name, log)
+		}
+	}
+	// Round 1 went through http.Transport, round 2 through the pool: two
+	// different upstream connections, where the transport alone would
+	// have reused its kept-alive one.
+	for name, api := range map[string]*fakeAPI{"OpenAI": c.openai, "Anthropic": c.anthropic} {
+		api.mu.Lock()
+		first, last := api.seen[0], api.seen[len(api.seen)-1]
+		api.mu.Unlock()
+		if first[strings.LastIndex(first, " from "):] == last[strings.LastIndex(last, " from "):] {
+			t.Fatalf("the %s calls of both rounds came over one upstream connection; the HTTP/1.1 pool was not used:\n%s", name, api.log())
+		}
+	}
+	if strings.Count(c.openai.log(), "Bearer "+openaiSecret) < 2 || strings.Count(c.anthropic.log(), anthropicSecret) < 2 {
+		t.Fatalf("an upstream did not see the real key on every call:\n%s\n%s", c.openai.log(), c.anthropic.log())
 	}
 	c.noLeak(t, r)
 }
