@@ -319,18 +319,8 @@ func TestTunnelIdleTimeoutClosesTunnel(t *testing.T) {
 
 func TestTunnelStaysOpenWhileOneDirectionIsActive(t *testing.T) {
 	g := startGateway(t, func(_ *PolicyConfig, c *Config) { c.TunnelIdleTimeout = time.Second })
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const ticks = 15
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	_, br := tunnelThrough(t, g, func(c net.Conn) {
 		// Trickle download: one byte every 100 ms, far below the idle limit
 		// per gap but longer than it in total, while the client sends nothing.
 		for i := 0; i < ticks; i++ {
@@ -339,12 +329,7 @@ func TestTunnelStaysOpenWhileOneDirectionIsActive(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-	}()
-	c := g.dial(t)
-	br := bufio.NewReader(c)
-	if resp, _ := sendRaw(t, c, br, connectReq("allowed.test:"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), true)); resp.StatusCode != 200 {
-		t.Fatalf("CONNECT %d", resp.StatusCode)
-	}
+	})
 	b, _ := io.ReadAll(br)
 	if len(b) != ticks {
 		t.Fatalf("active tunnel was cut: got %d of %d bytes", len(b), ticks)

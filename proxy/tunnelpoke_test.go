@@ -9,6 +9,19 @@ import (
 	"time"
 )
 
+// tunnelThrough opens a CONNECT tunnel through g to a loopback origin that
+// runs serve on its connection, and returns the client end and its reader.
+func tunnelThrough(t *testing.T, g *testGW, serve func(net.Conn)) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	addr := serveEach(t, serve)
+	c := g.dial(t)
+	br := bufio.NewReader(c)
+	if resp, _ := sendRaw(t, c, br, connectReq("allowed.test:"+strconv.Itoa(addr.Port), true)); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT %d", resp.StatusCode)
+	}
+	return c, br
+}
+
 // The idle watchdog pokes a splicing direction with a deadline to learn
 // whether bytes moved. A poke must never cost a byte: Go's splice moves
 // data from the source into a pipe, then into the destination, and a pipe
@@ -17,18 +30,8 @@ import (
 // across a stream that never pauses long enough to be idle.
 func TestTunnelPokesNeverLoseBytes(t *testing.T) {
 	g := startGateway(t, func(_ *PolicyConfig, c *Config) { c.TunnelIdleTimeout = 10 * time.Millisecond })
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const n = 4000
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	_, br := tunnelThrough(t, g, func(c net.Conn) {
 		for i := 0; i < n; i++ {
 			if _, err := c.Write([]byte{byte('a' + i%26)}); err != nil {
 				return
@@ -37,12 +40,7 @@ func TestTunnelPokesNeverLoseBytes(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 		}
-	}()
-	c := g.dial(t)
-	br := bufio.NewReader(c)
-	if resp, _ := sendRaw(t, c, br, connectReq("allowed.test:"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), true)); resp.StatusCode != 200 {
-		t.Fatalf("CONNECT %d", resp.StatusCode)
-	}
+	})
 	b, _ := io.ReadAll(br)
 	if len(b) != n {
 		t.Fatalf("the tunnel lost bytes: got %d of %d", len(b), n)
@@ -59,19 +57,8 @@ func TestTunnelPokesNeverLoseBytes(t *testing.T) {
 // although a read-side poke cannot reach a direction stuck in a write.
 func TestTunnelClosesWhenThePeerStopsReading(t *testing.T) {
 	g := startGateway(t, func(_ *PolicyConfig, c *Config) { c.TunnelIdleTimeout = 200 * time.Millisecond })
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	stopped := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			stopped <- err
-			return
-		}
-		defer c.Close()
+	tunnelThrough(t, g, func(c net.Conn) {
 		buf := make([]byte, 64<<10)
 		for {
 			if _, err := c.Write(buf); err != nil {
@@ -79,13 +66,8 @@ func TestTunnelClosesWhenThePeerStopsReading(t *testing.T) {
 				return
 			}
 		}
-	}()
-	c := g.dial(t)
-	br := bufio.NewReader(c)
-	if resp, _ := sendRaw(t, c, br, connectReq("allowed.test:"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), true)); resp.StatusCode != 200 {
-		t.Fatalf("CONNECT %d", resp.StatusCode)
-	}
-	// Never read again.
+	})
+	// The client never reads.
 	select {
 	case <-stopped:
 	case <-time.After(15 * time.Second):
