@@ -175,7 +175,7 @@ func (e *env) prepare(prefix string) (cleanup func(), err error) {
 	os.Chmod(work, 0o755)
 	e.work = work
 	if e.bin, err = copySelf(work); err == nil {
-		e.origin, err = startOrigin(work)
+		e.origin, err = startOrigin(work, e.originH2)
 	}
 	if err != nil {
 		remove()
@@ -325,7 +325,7 @@ func originMain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o, err := startOrigin(*dir)
+	o, err := startOrigin(*dir, false)
 	if err != nil {
 		return err
 	}

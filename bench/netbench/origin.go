@@ -45,7 +45,7 @@ func (o *origin) Close() {
 	}
 }
 
-func startOrigin(dir string) (*origin, error) {
+func startOrigin(dir string, h2 bool) (*origin, error) {
 	o := &origin{}
 	bl, err := net.Listen("tcp4", originIP+":0")
 	if err != nil {
@@ -86,6 +86,9 @@ func startOrigin(dir string) (*origin, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0), // the dial phase connects and closes
+	}
+	if h2 {
+		srv.TLSNextProto = nil // net/http offers h2 by ALPN
 	}
 	go srv.ServeTLS(hl, "", "")
 	o.closers = append(o.closers, srv)

@@ -83,13 +83,14 @@ func reverseMain(args []string) error {
 	rounds := fs.Int("rounds", 3, "rounds over all setups (medians are reported)")
 	only := fs.String("setups", "direct,go-reverse,go-lean,nginx,nono", "setups to run, in order")
 	out := fs.String("out", "bench/out", "directory for reverse.json and reverse.md")
+	h2 := fs.Bool("h2", false, "let the upstream offer HTTP/2, as real APIs do (clients still speak HTTP/1.1; nono's transport then takes h2 upstream)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *rounds < 1 || *rounds > 10 || *n < 100 || *n > 1_000_000 || *c < 1 || *c > 1024 {
 		return errors.New("out of range: -rounds 1..10, -n 100..1e6, -c 1..1024")
 	}
-	e := &env{nono: findNono(*nono)}
+	e := &env{nono: findNono(*nono), originH2: *h2}
 	cleanup, err := e.prepare("nono-revbench-")
 	if err != nil {
 		return err
@@ -125,7 +126,7 @@ func reverseMain(args []string) error {
 	if err := os.WriteFile(filepath.Join(*out, "reverse.json"), js, 0o644); err != nil {
 		return err
 	}
-	md := revReport(order, byName, results, *n, *c)
+	md := revReport(order, byName, results, *n, *c, *h2)
 	fmt.Print(md)
 	return os.WriteFile(filepath.Join(*out, "reverse.md"), []byte(md), 0o644)
 }
@@ -150,10 +151,14 @@ func runRevSetup(e *env, s revSetup, n, c int) RevResult {
 	return r
 }
 
-func revReport(order []string, byName map[string]revSetup, res map[string][]RevResult, n, c int) string {
+func revReport(order []string, byName map[string]revSetup, res map[string][]RevResult, n, c int, h2 bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nnetbench reverse %s: %d requests per round, %d concurrent keep-alive HTTP/1.1 clients, median of %d rounds; %s\n\n",
-		time.Now().UTC().Format(time.RFC3339), n, c, len(res[order[0]]), hostInfo())
+	up := "an HTTP/1.1-only upstream"
+	if h2 {
+		up = "an upstream that offers HTTP/2 (only Go transports take it)"
+	}
+	fmt.Fprintf(&b, "\nnetbench reverse %s: %d requests per round, %d concurrent keep-alive HTTP/1.1 clients, %s, median of %d rounds; %s\n\n",
+		time.Now().UTC().Format(time.RFC3339), n, c, up, len(res[order[0]]), hostInfo())
 	b.WriteString("| setup | req/s | × direct | p50 µs | × direct | p99 µs |\n|---|---|---|---|---|---|\n")
 	med := func(name string, f func(RevResult) float64) float64 {
 		var v []float64

@@ -24,6 +24,9 @@ type env struct {
 	srt    string
 	phases string // the client phases asked for, comma-separated
 	origin *origin
+	// originH2 lets the HTTPS origin offer HTTP/2 (netbench reverse -h2),
+	// as real APIs do; clients that ask only for HTTP/1.1 still get it.
+	originH2 bool
 }
 
 // setup prepares one way of reaching the origin. start returns the command
