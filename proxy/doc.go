@@ -120,8 +120,9 @@
 // closed, active ones finished until the deadline) match the server's.
 // Bodies are re-framed, never passed through, so CL+TE and similar tricks
 // cannot make the upstream see a request the loop did not check. A request
-// still waiting for the upstream after 500 ms gets a watcher that peeks at
-// the client connection, so a client that hangs up cancels the upstream
+// still waiting for the upstream after 500 ms (for the answer's head, or
+// for the next piece of a streamed answer) gets a watcher that peeks at the
+// client connection, so a client that hangs up cancels the upstream
 // request, as net/http's per-request background reader did.
 //
 // # Upstream proxy

@@ -561,7 +561,8 @@ const (
 // answered yet, and calls x.gone (which cancels the upstream request): an
 // abandoned model call would otherwise run, and bill, to its end. net/http's
 // server keeps a reader on every connection for this; the loop starts one
-// only for a request still waiting after clientWatchDelay, and only once the
+// only for a request still waiting after clientWatchDelay (for the answer's
+// head, or for the next piece of a streamed answer), and only once the
 // request body has been read to its end (before that, the transport reads
 // the connection, and a client still sending is not gone). The watcher peeks
 // without consuming, so a pipelined next request stays where it is.
@@ -571,6 +572,7 @@ const (
 func (x *reverseExchange) watchClient() {
 	rc := x.rc
 	rc.watched = x
+	x.watchState.Store(watchPending)
 	x.watchWG.Add(1)
 	if rc.watchTimer == nil {
 		rc.watchTimer = time.AfterFunc(clientWatchDelay, rc.watchFired)
@@ -781,7 +783,15 @@ func (x *reverseExchange) relay(resp *http.Response) bool {
 	defer copyBufferPool.Put(bp)
 	buf := *bp
 	for {
+		if stream {
+			// A stream may pause for long (a model reasoning before its
+			// first token); a client that hangs up then cancels it then.
+			x.watchClient()
+		}
 		n, rerr := resp.Body.Read(buf)
+		if stream {
+			x.stopWatch()
+		}
 		if n > 0 {
 			k, werr := w.Write(buf[:n])
 			x.down += int64(k)

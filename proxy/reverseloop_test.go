@@ -643,3 +643,44 @@ func FuzzReverseLoopConn(f *testing.F) {
 		}
 	})
 }
+
+// The same inside a streamed answer: a reasoning model may send its
+// headers and then nothing for a long time. A client that hangs up in
+// that pause must cancel the upstream request then, not at the next chunk.
+func TestReverseLoopHangUpDuringAStreamPauseCancelsUpstream(t *testing.T) {
+	for _, h1 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2 upstream", true: "HTTP/1.1 upstream"}[h1], func(t *testing.T) {
+			originHTTP1 = h1
+			t.Cleanup(func() { originHTTP1 = false })
+			cancelled := make(chan struct{}, 1)
+			o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, "data: first\n\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					cancelled <- struct{}{}
+				case <-time.After(20 * time.Second):
+				}
+			})
+			g := loopGW(t, o, nil)
+			c := g.dial(t)
+			_, _ = io.WriteString(c, revReq("GET", "/svc/stream"))
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(resp.Body).ReadString('\n')
+			if err != nil || line != "data: first\n" {
+				t.Fatalf("first event: %q %v", line, err)
+			}
+			c.Close()
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the upstream stream went on after the client hung up")
+			}
+		})
+	}
+}
