@@ -53,8 +53,16 @@ for i in $(seq 1 "$repeat"); do
   hyperfine -N -i --warmup 20 --runs "$runs" --export-json "$f" "${cmds[@]}"
   files+=("$f")
 done
-python3 - "${files[@]}" > "$OLDPWD/$out/coldstart.md" <<'PY'
-import json, sys, statistics
+# Interleaved pass (bench/interleave): the four fast setups in alternating
+# rounds, so drift in this shared machine's speed hits each alike. hyperfine
+# runs all of one command before the next, which moved run/wrap by 0.18
+# between the two methods in one hour (bench/README.md, run 8).
+inter="$OLDPWD/$out/coldstart-interleaved.txt"
+(cd "$OLDPWD" && go build -o "$work/interleave" ./bench/interleave)
+"$work/interleave" -n "$runs" true "$nono wrap --allow . -- true" "$nono run --allow . -- true" \
+  "bwrap --ro-bind / / --dev /dev --proc /proc true" > "$inter"
+INTERLEAVED="$inter" python3 - "${files[@]}" > "$OLDPWD/$out/coldstart.md" <<'PY'
+import json, os, re, sys, statistics
 runs = [{x["command"]: x for x in json.load(open(f))["results"]} for f in sys.argv[1:]]
 names = list(runs[0])
 # per setup: mean of each repeat, then the median across repeats
@@ -71,5 +79,17 @@ print(f"\n- nono run / nono wrap = {ratio:.2f} (goal <= 1.5: {'met' if ratio <= 
 for k in ('nono wrap', 'nono run'):
     r = ms['bwrap'] / ms[k]
     print(f"- bwrap / {k} = {r:.2f} (goal > 1: {'met' if r > 1 else 'MISSED'})")
+med = [float(m.group(1)) for m in (re.search(r"\smedian ([0-9.]+)", l) for l in open(os.environ["INTERLEAVED"])) if m]
+if len(med) == 4:
+    im = dict(zip(["bare", "nono wrap", "nono run", "bwrap"], med))
+    print("\nInterleaved (bench/interleave, same rounds for all four):\n")
+    print("| setup | median ms | vs bare | vs nono wrap |\n|---|---|---|---|")
+    for k, v in im.items():
+        print(f"| {k} | {v:.2f} | {v/im['bare']:.2f}x | {v/im['nono wrap']:.2f}x |")
+    ratio = im['nono run'] / im['nono wrap']
+    print(f"\n- nono run / nono wrap = {ratio:.2f} (goal <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'})")
+    for k in ('nono wrap', 'nono run'):
+        r = im['bwrap'] / im[k]
+        print(f"- bwrap / {k} = {r:.2f} (goal > 1: {'met' if r > 1 else 'MISSED'})")
 PY
 cat "$OLDPWD/$out/coldstart.md"
