@@ -457,6 +457,7 @@ type reverseBody struct {
 	expect   bool // the client sent Expect: 100-continue
 	want100  bool // 100 Continue is still to be written on the first read
 	sent100  bool
+	length   int64 // Content-Length, -1 when unknown (chunked)
 }
 
 var errBodyDetached = errors.New("the request is already answered")
@@ -465,7 +466,7 @@ func (rc *reverseConn) newBody(req *http.Request) *reverseBody {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil
 	}
-	b := &reverseBody{rc: rc, src: req.Body}
+	b := &reverseBody{rc: rc, src: req.Body, length: req.ContentLength}
 	b.expect = req.Header.Get("Expect") != "" // checkHead allows only 100-continue
 	b.want100 = b.expect
 	return b
@@ -526,6 +527,8 @@ func (b *reverseBody) finish(rc *reverseConn) bool {
 		// The client may still wait for 100 Continue before it sends the
 		// body; nothing tells whether it is coming.
 		return false
+	case b.length >= 0 && b.length-b.n > maxDrain:
+		return false // more than would be drained: close without reading it
 	}
 	n, err := io.CopyN(io.Discard, b.src, maxDrain+1)
 	return err == io.EOF && n <= maxDrain

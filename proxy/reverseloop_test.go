@@ -684,3 +684,22 @@ func TestReverseLoopHangUpDuringAStreamPauseCancelsUpstream(t *testing.T) {
 		})
 	}
 }
+
+// A refused request whose announced body is larger than the loop would
+// drain is answered at once and the connection closed: the loop does not
+// wait for (or read) a body it will throw away.
+func TestReverseLoopRefusesALargeBodyWithoutReadingIt(t *testing.T) {
+	o := startTLSOrigin(t, nil)
+	g := loopGW(t, o, func(c *Config) { c.HeaderTimeout = 30 * time.Second })
+	c := g.dial(t)
+	// The head only; the 10 MiB it announces never comes.
+	_, _ = io.WriteString(c, "POST /svc/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer wrong\r\nContent-Length: 10485760\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second)) // far below the gateway's 30 s
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer while the gateway waited for a body it will not use: %v", err)
+	}
+	if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+		t.Fatalf("got %d (close %v), want 401 and a close", resp.StatusCode, resp.Close)
+	}
+}
