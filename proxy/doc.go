@@ -123,7 +123,9 @@
 // still waiting for the upstream after 500 ms (for the answer's head, or
 // for the next piece of a streamed answer) gets a watcher that peeks at the
 // client connection, so a client that hangs up cancels the upstream
-// request, as net/http's per-request background reader did.
+// request, as net/http's per-request background reader did. A WebSocket
+// (101) relayed by the loop is closed after TunnelIdleTimeout with no
+// bytes either way, like a CONNECT tunnel, and a forced Shutdown closes it.
 //
 // # Upstream proxy
 //

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nono-sandbox/nono/credentials"
+	"golang.org/x/net/websocket"
 )
 
 // TestReverseSuiteOverHTTP1Upstreams runs the reverse-path tests again with
@@ -701,5 +702,45 @@ func TestReverseLoopRefusesALargeBodyWithoutReadingIt(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
 		t.Fatalf("got %d (close %v), want 401 and a close", resp.StatusCode, resp.Close)
+	}
+}
+
+// A WebSocket on the reverse path is closed after TunnelIdleTimeout with no
+// bytes either way, as a CONNECT tunnel is; one that keeps talking stays.
+func TestReverseWebSocketIdleTimeout(t *testing.T) {
+	ws := websocket.Server{Handler: func(c *websocket.Conn) { io.Copy(c, c) }}
+	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) { ws.ServeHTTP(w, r) })
+	g := loopGW(t, o, func(c *Config) { c.TunnelIdleTimeout = 300 * time.Millisecond })
+	dial := func() *websocket.Conn {
+		cfg, err := websocket.NewConfig("ws://"+g.Addr().String()+"/svc/v1/realtime", "http://localhost/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Header = http.Header{"Authorization": {bearerToken()}}
+		conn, err := websocket.DialConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	// Active: a message every 100 ms for 1.5 s, five idle periods long.
+	active := dial()
+	for i := range 15 {
+		if err := websocket.Message.Send(active, "ping"); err != nil {
+			t.Fatalf("message %d on an active WebSocket: %v", i, err)
+		}
+		var got string
+		if err := websocket.Message.Receive(active, &got); err != nil || got != "ping" {
+			t.Fatalf("message %d on an active WebSocket: %q %v", i, got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Idle: the gateway closes it.
+	idle := dial()
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got string
+	if err := websocket.Message.Receive(idle, &got); err == nil || isTimeout(err) {
+		t.Fatalf("an idle WebSocket stayed open: %q %v", got, err)
 	}
 }
