@@ -91,8 +91,8 @@
 //     it, so framing tricks (CL+TE, obs-fold) never reach the origin as
 //     sent; every request on a keep-alive connection is authorised and
 //     checked on its own. An Upgrade (WebSocket) answered 101 is relayed by
-//     ReverseProxy without the tunnel idle timeout and is not closed by
-//     Shutdown (known gap).
+//     ReverseProxy and closed after TunnelIdleTimeout with no byte either
+//     way (countUpgraded); Shutdown does not close it before that.
 //   - https:// absolute-form → 400; origin-form → the credential routes,
 //     else Config.Reverse, else 404.
 //   - A target that is the gateway itself (any loopback or unspecified
@@ -125,7 +125,8 @@
 // client connection, so a client that hangs up cancels the upstream
 // request, as net/http's per-request background reader did. A WebSocket
 // (101) relayed by the loop is closed after TunnelIdleTimeout with no
-// bytes either way, like a CONNECT tunnel, and a forced Shutdown closes it.
+// bytes either way (countUpgraded, on every path), like a CONNECT tunnel,
+// and a forced Shutdown closes it.
 //
 // # Upstream proxy
 //

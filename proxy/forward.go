@@ -84,7 +84,7 @@ func (s *Server) newForwarder() *httputil.ReverseProxy {
 				return errors.New("the upstream proxy rejected its credentials (407); check the upstream proxy user and password")
 			}
 			ft.status = resp.StatusCode
-			countUpgraded(resp, &ft.upgraded, nil)
+			countUpgraded(resp, &ft.upgraded, nil, s.cfg.TunnelIdleTimeout)
 			return nil
 		},
 		FlushInterval: -1,

@@ -141,7 +141,7 @@ func (s *Server) checkL7Response(resp *http.Response, st *l7Req) error {
 		needles := st.route.needles
 		down = func(r io.Reader) io.Reader { return newWSScrubReader(r, needles) }
 	}
-	countUpgraded(resp, &st.upgraded, down)
+	countUpgraded(resp, &st.upgraded, down, s.cfg.TunnelIdleTimeout)
 	return nil
 }
 

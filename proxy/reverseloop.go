@@ -873,61 +873,25 @@ func (x *reverseExchange) upgrade(resp *http.Response, upType string) bool {
 		return false
 	}
 	_ = rc.c.SetDeadline(time.Time{})
-	// Relay until either side ends, or until neither has sent a byte for
-	// TunnelIdleTimeout, as a CONNECT tunnel.
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
+	// Until either side ends; up (countUpgraded) closes itself after the
+	// tunnel idle timeout with no byte either way.
 	done := make(chan struct{}, 2)
 	go func() {
-		relayTouching(up, rc.br, &last) // what the client had sent ahead goes first
+		_, _ = io.Copy(up, rc.br) // what the client had sent ahead goes first
 		done <- struct{}{}
 	}()
 	go func() {
-		relayTouching(rc.c.TCPConn, up, &last)
+		_, _ = io.Copy(rc.c.TCPConn, up)
 		done <- struct{}{}
 	}()
-	idle := s.cfg.TunnelIdleTimeout
-	timer := time.NewTimer(idle)
-	defer timer.Stop()
-wait:
-	for {
-		select {
-		case <-done:
-			break wait
-		case <-rc.ctx.Done():
-			break wait
-		case <-timer.C:
-			if left := time.Until(time.Unix(0, last.Load()).Add(idle)); left > 0 {
-				timer.Reset(left)
-				continue
-			}
-			break wait
-		}
+	select {
+	case <-done:
+	case <-rc.ctx.Done():
 	}
 	up.Close()
 	rc.c.Close()
 	<-done
 	return false
-}
-
-// relayTouching copies src to dst and records the time of every read that
-// moved bytes in last.
-func relayTouching(dst io.Writer, src io.Reader, last *atomic.Int64) {
-	bp := copyBufferPool.Get().(*[]byte)
-	defer copyBufferPool.Put(bp)
-	buf := *bp
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			last.Store(time.Now().UnixNano())
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // trackReverse registers a connection of the loop unless shutting down.

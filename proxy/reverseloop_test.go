@@ -710,7 +710,9 @@ func TestReverseLoopRefusesALargeBodyWithoutReadingIt(t *testing.T) {
 func TestReverseWebSocketIdleTimeout(t *testing.T) {
 	ws := websocket.Server{Handler: func(c *websocket.Conn) { io.Copy(c, c) }}
 	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) { ws.ServeHTTP(w, r) })
-	g := loopGW(t, o, func(c *Config) { c.TunnelIdleTimeout = 300 * time.Millisecond })
+	// Six times the activity interval, so a loaded machine's stalls do not
+	// make the active WebSocket look idle.
+	g := loopGW(t, o, func(c *Config) { c.TunnelIdleTimeout = 600 * time.Millisecond })
 	dial := func() *websocket.Conn {
 		cfg, err := websocket.NewConfig("ws://"+g.Addr().String()+"/svc/v1/realtime", "http://localhost/")
 		if err != nil {
@@ -724,9 +726,9 @@ func TestReverseWebSocketIdleTimeout(t *testing.T) {
 		t.Cleanup(func() { conn.Close() })
 		return conn
 	}
-	// Active: a message every 100 ms for 1.5 s, five idle periods long.
+	// Active: a message every 100 ms for 2 s, over three idle periods.
 	active := dial()
-	for i := range 15 {
+	for i := range 20 {
 		if err := websocket.Message.Send(active, "ping"); err != nil {
 			t.Fatalf("message %d on an active WebSocket: %v", i, err)
 		}

@@ -111,3 +111,49 @@ func TestForwardUpgradeRelaysAndCounts(t *testing.T) {
 		t.Fatalf("audit after the upgrade: status %d, %d bytes up, %d down; want ≥ %d each", e.Status, e.BytesUp, e.BytesDown, len(msg))
 	}
 }
+
+// An upgraded connection on the forward path (ReverseProxy relays it) is
+// closed after TunnelIdleTimeout with no byte either way, as a tunnel is;
+// one that trickles bytes stays open.
+func TestForwardUpgradeIdleTimeout(t *testing.T) {
+	const ticks = 20 // 2 s, over three idle periods
+	port := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		if r.URL.Path == "/trickle" {
+			for range ticks {
+				c.Write([]byte{'x'})
+				time.Sleep(100 * time.Millisecond)
+			}
+			return
+		}
+		io.Copy(io.Discard, c) // silent until the other side closes
+	}))
+	// Six times the trickle's interval, so a loaded machine's stalls do not
+	// make it look idle.
+	g := startGateway(t, func(_ *PolicyConfig, c *Config) { c.TunnelIdleTimeout = 600 * time.Millisecond })
+	target := "allowed.test:" + strconv.Itoa(int(port))
+	upgrade := func(path string) *bufio.Reader {
+		c := g.dial(t)
+		br := bufio.NewReader(c)
+		io.WriteString(c, "GET http://"+target+path+" HTTP/1.1\r\nHost: "+target+"\r\nProxy-Authorization: "+basicAuth("nono", testToken)+
+			"\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade %s: %v %v", path, resp, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		return br
+	}
+	if b, err := io.ReadAll(upgrade("/trickle")); len(b) != ticks {
+		t.Fatalf("a trickling upgraded connection was cut: %d of %d bytes (%v)", len(b), ticks, err)
+	}
+	if _, err := io.ReadAll(upgrade("/silent")); err != nil {
+		t.Fatalf("an idle upgraded connection stayed open: %v", err)
+	}
+}
