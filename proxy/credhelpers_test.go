@@ -18,6 +18,7 @@ import (
 	"github.com/nono-sandbox/nono/certs"
 	"github.com/nono-sandbox/nono/credentials"
 	"github.com/nono-sandbox/nono/endpoints"
+	"golang.org/x/net/websocket"
 )
 
 const phantomHeader = "Authorization: Bearer 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -218,6 +219,23 @@ func startCredGateway(t testing.TB, creds []CredentialRoute, mutate func(*Policy
 func (g *credGW) url(path string) string { return "http://" + g.Addr().String() + path }
 
 // reverseClient talks origin-form to the gateway with keep-alive.
+// dialWS opens a WebSocket to the gateway's reverse path with the phantom;
+// the connection is closed when the test ends.
+func (g *credGW) dialWS(t testing.TB, path string) *websocket.Conn {
+	t.Helper()
+	cfg, err := websocket.NewConfig("ws://"+g.Addr().String()+path, "http://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Header = http.Header{"Authorization": {bearerToken()}}
+	conn, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func reverseClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, DisableCompression: true}}
 }

@@ -420,16 +420,7 @@ func TestReverseWebSocketEcho(t *testing.T) {
 		ws.ServeHTTP(w, r)
 	})
 	g := startCredGateway(t, []CredentialRoute{credRouteTo(t, "svc", o, "", secretA, credentials.CustomCredential{})}, nil)
-	cfg, err := websocket.NewConfig("ws://"+g.Addr().String()+"/svc/v1/realtime", "http://localhost/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Header = http.Header{"Authorization": {bearerToken()}}
-	conn, err := websocket.DialConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := g.dialWS(t, "/svc/v1/realtime")
 	for _, msg := range []string{"hello", strings.Repeat("z", 70000)} {
 		if err := websocket.Message.Send(conn, msg); err != nil {
 			t.Fatal(err)

@@ -713,21 +713,8 @@ func TestReverseWebSocketIdleTimeout(t *testing.T) {
 	// Six times the activity interval, so a loaded machine's stalls do not
 	// make the active WebSocket look idle.
 	g := loopGW(t, o, func(c *Config) { c.TunnelIdleTimeout = 600 * time.Millisecond })
-	dial := func() *websocket.Conn {
-		cfg, err := websocket.NewConfig("ws://"+g.Addr().String()+"/svc/v1/realtime", "http://localhost/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Header = http.Header{"Authorization": {bearerToken()}}
-		conn, err := websocket.DialConfig(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
 	// Active: a message every 100 ms for 2 s, over three idle periods.
-	active := dial()
+	active := g.dialWS(t, "/svc/v1/realtime")
 	for i := range 20 {
 		if err := websocket.Message.Send(active, "ping"); err != nil {
 			t.Fatalf("message %d on an active WebSocket: %v", i, err)
@@ -739,10 +726,71 @@ func TestReverseWebSocketIdleTimeout(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// Idle: the gateway closes it.
-	idle := dial()
+	idle := g.dialWS(t, "/svc/v1/realtime")
 	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var got string
 	if err := websocket.Message.Receive(idle, &got); err == nil || isTimeout(err) {
 		t.Fatalf("an idle WebSocket stayed open: %q %v", got, err)
+	}
+}
+
+// A hostile HTTP/1.1 upstream cannot make the pool hold an endless answer
+// head (502 at 1 MiB, as the transport's limit), and bytes it sends on an
+// idle kept-alive connection are never read as the next request's answer.
+func TestH1PoolRefusesHostileUpstreams(t *testing.T) {
+	originHTTP1 = true
+	t.Cleanup(func() { originHTTP1 = false })
+	o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/huge-head":
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 200 OK\r\n")
+			for i := 0; i < 40000; i++ { // about 2 MiB of header lines
+				brw.WriteString("X-Pad-" + strconv.Itoa(i) + ": " + strings.Repeat("p", 40) + "\r\n")
+			}
+			brw.Flush()
+		case "/smuggle":
+			// A complete answer followed by a forged one, left on the
+			// connection for whoever uses it next.
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" +
+				"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+			brw.Flush()
+			time.Sleep(200 * time.Millisecond)
+			c.Close()
+		default:
+			okHandler(w, r)
+		}
+	})
+	g := loopGW(t, o, nil)
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", g.url(path), nil)
+		req.Header.Set("Authorization", bearerToken())
+		resp, err := reverseClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	if resp, body := get("/svc/huge-head"); resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "larger than") {
+		t.Fatalf("endless answer head: %d %q, want 502", resp.StatusCode, body)
+	}
+	if resp, body := get("/svc/smuggle"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("smuggle: %d %q", resp.StatusCode, body)
+	}
+	for i := range 3 {
+		if resp, body := get("/svc/next"); resp.StatusCode != 200 || body != "ok /next" {
+			t.Fatalf("request %d after an upstream left a forged answer on its connection: %d %q", i, resp.StatusCode, body)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,13 +50,11 @@ func TestUpgradeNegatives(t *testing.T) {
 	t.Run("a 101 for a protocol the client did not ask for", func(t *testing.T) {
 		o := startTLSOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 			// A hostile upstream switches to something else than requested.
-			c, brw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
+			c, _ := switchTo(w, "h2c")
+			if c == nil {
 				return
 			}
 			defer c.Close()
-			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
-			brw.Flush()
 			io.Copy(io.Discard, c)
 		})
 		g := startCredGateway(t, []CredentialRoute{credRouteTo(t, "svc", o, "", secretA, credentials.CustomCredential{})}, nil)
@@ -78,13 +77,11 @@ func TestForwardUpgradeRelaysAndCounts(t *testing.T) {
 			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
 			return
 		}
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		c, brw := switchTo(w, "echo")
+		if c == nil {
 			return
 		}
 		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-		brw.Flush()
 		io.Copy(c, brw)
 	}))
 	g := startGateway(t, nil)
@@ -118,13 +115,11 @@ func TestForwardUpgradeRelaysAndCounts(t *testing.T) {
 func TestForwardUpgradeIdleTimeout(t *testing.T) {
 	const ticks = 20 // 2 s, over three idle periods
 	port := startOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		c, _ := switchTo(w, "echo")
+		if c == nil {
 			return
 		}
 		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-		brw.Flush()
 		if r.URL.Path == "/trickle" {
 			for range ticks {
 				c.Write([]byte{'x'})
@@ -156,4 +151,17 @@ func TestForwardUpgradeIdleTimeout(t *testing.T) {
 	if _, err := io.ReadAll(upgrade("/silent")); err != nil {
 		t.Fatalf("an idle upgraded connection stayed open: %v", err)
 	}
+}
+
+// switchTo is an upstream's side of an upgrade: it hijacks the connection
+// and answers 101 for proto. The caller closes the connection; nil means
+// the hijack failed.
+func switchTo(w http.ResponseWriter, proto string) (net.Conn, *bufio.ReadWriter) {
+	c, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil
+	}
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + proto + "\r\n\r\n")
+	brw.Flush()
+	return c, brw
 }
