@@ -82,8 +82,25 @@ func TestSetupCheckOnly(t *testing.T) {
 
 func TestFooterExplainsDenial(t *testing.T) {
 	e := newEnv(t)
-	r := e.nono("run", "--allow", e.work, "--", "cat", filepath.Join(e.home, ".ssh/id_ed25519"))
-	mustContain(t, r, r.stderr, "Command exited with code 1", ".ssh/id_ed25519", "Sandbox policy:")
+	key := filepath.Join(e.home, ".ssh/id_ed25519")
+	r := e.nono("run", "--allow", e.work, "--", "cat", key)
+	mustContain(t, r, r.stderr, "Command exited with code 1", ".ssh/id_ed25519", "Sandbox policy:",
+		"protected by nono's deny_credentials group", "--bypass-protection lifts a protection")
+	// A deny rule is not lifted by --read: the footer suggests the grant
+	// plus the bypass of the rule, and following it verbatim works.
+	fix := ""
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "--read-file ") && strings.Contains(l, "--bypass-protection") {
+			fix = l
+		}
+	}
+	if want := "--read-file " + key + " --bypass-protection " + filepath.Join(e.home, ".ssh"); fix != want {
+		t.Fatalf("footer fix %q, want %q:\n%s", fix, want, r)
+	}
+	args := append([]string{"run", "--allow", e.work}, strings.Fields(fix)...)
+	if r2 := e.nono(append(args, "--", "cat", key)...); r2.code != 0 || r2.stdout == "" {
+		t.Fatalf("following the footer's suggestion: %s", r2)
+	}
 	r = e.nono("run", "--no-diagnostics", "--allow", e.work, "--", "cat", filepath.Join(e.home, ".ssh/id_ed25519"))
 	if strings.Contains(r.stderr, "Sandbox policy:") {
 		t.Fatalf("--no-diagnostics still printed the footer: %s", r)

@@ -297,3 +297,53 @@ func (w WhyResult) Text() string {
 	}
 	return b.String()
 }
+
+// Protection is the deny rule that keeps a path from the sandbox, and the
+// flags that would lift it for that one path.
+type Protection struct {
+	Deny Deny   // the covering rule (longest match)
+	Fix  string // e.g. "--read-file ~/.ssh/id_rsa --bypass-protection ~/.ssh"; "" when nothing there exists to grant
+}
+
+// ProtectionFor finds the recorded deny rule covering path (as WhyPath
+// resolves it) and the smallest change that lets op reach it: a grant of
+// the path itself, plus --bypass-protection of the rule, since a bypass
+// lifts only rules at or below it and grants nothing by itself. ok is
+// false when no deny rule covers path.
+func ProtectionFor(r *Resolved, path, op string) (Protection, bool) {
+	need, err := ParseOp(op)
+	if err != nil {
+		need = sandbox.AccessReadWrite
+	}
+	q := canonicalLenient(r.queryAbs(path))
+	var best *Deny
+	for i, d := range r.Denies {
+		if within(q, d.Path) && (best == nil || len(d.Path) > len(best.Path)) {
+			best = &r.Denies[i]
+		}
+	}
+	if best == nil {
+		return Protection{}, false
+	}
+	pr := Protection{Deny: *best}
+	flag := map[sandbox.Access]string{sandbox.AccessRead: "--read", sandbox.AccessWrite: "--write", sandbox.AccessReadWrite: "--allow"}[need]
+	// CLI grants must exist: a missing path is granted through its
+	// nearest existing directory inside the rule (creating a file needs
+	// write access to its directory anyway).
+	target := q
+	for {
+		st, err := os.Stat(target)
+		if err == nil {
+			if !st.IsDir() {
+				flag += "-file"
+			}
+			break
+		}
+		if target == best.Path || !within(target, best.Path) {
+			return pr, true // nothing inside the rule exists to grant
+		}
+		target = filepath.Dir(target)
+	}
+	pr.Fix = flag + " " + shellQuote(target) + " --bypass-protection " + shellQuote(best.Path)
+	return pr, true
+}

@@ -139,3 +139,75 @@ func TestWhyJSONAndText(t *testing.T) {
 		t.Errorf("ParseOp accepted exec")
 	}
 }
+
+// TestProtectionForSuggestsAWorkingBypass: for a path a deny rule keeps out,
+// ProtectionFor names the rule and suggests flags; applying exactly those
+// flags must resolve (a bypass needs its grant, and a bypass narrower than
+// the rule would not lift it) and make the path allowed for the operation.
+func TestProtectionForSuggestsAWorkingBypass(t *testing.T) {
+	h := newFakeHost(t)
+	h.mkdir(".ssh", ".aws", "proj")
+	h.write(".ssh/id_rsa", "k")
+	h.write(".bashrc", "x")
+	r := mustResolve(t, h.req(func(q *Request) { q.Allow = []string{filepath.Join(h.home, "proj")} }))
+	home := h.home
+	cases := []struct {
+		path, op, group, fix string
+	}{
+		{home + "/.ssh/id_rsa", "read", "deny_credentials", "--read-file " + home + "/.ssh/id_rsa --bypass-protection " + home + "/.ssh"},
+		{home + "/.bashrc", "write", "deny_shell_configs", "--write-file " + home + "/.bashrc --bypass-protection " + home + "/.bashrc"},
+		{home + "/.ssh", "readwrite", "deny_credentials", "--allow " + home + "/.ssh --bypass-protection " + home + "/.ssh"},
+		// A file that does not exist yet is reached through its directory.
+		{home + "/.aws/credentials", "write", "deny_credentials", "--write " + home + "/.aws --bypass-protection " + home + "/.aws"},
+		// Nothing inside a missing rule exists to grant: the rule is named, no flags.
+		{home + "/.gnupg/pubring.kbx", "read", "deny_credentials", ""},
+	}
+	for _, c := range cases {
+		pr, ok := ProtectionFor(r, c.path, c.op)
+		if !ok || pr.Deny.Group != c.group || pr.Fix != c.fix {
+			t.Errorf("ProtectionFor(%s, %s) = %+v, %v; want group %s, fix %q", c.path, c.op, pr, ok, c.group, c.fix)
+			continue
+		}
+		if c.fix == "" {
+			continue
+		}
+		fields := strings.Fields(c.fix)
+		r2, err := Resolve(h.req(func(q *Request) {
+			q.Allow = []string{filepath.Join(h.home, "proj")}
+			for i := 0; i+1 < len(fields); i += 2 {
+				v := fields[i+1]
+				switch fields[i] {
+				case "--read":
+					q.Read = append(q.Read, v)
+				case "--write":
+					q.Write = append(q.Write, v)
+				case "--allow":
+					q.Allow = append(q.Allow, v)
+				case "--read-file":
+					q.ReadFile = append(q.ReadFile, v)
+				case "--write-file":
+					q.WriteFile = append(q.WriteFile, v)
+				case "--allow-file":
+					q.AllowFile = append(q.AllowFile, v)
+				case "--bypass-protection":
+					q.BypassProtection = append(q.BypassProtection, v)
+				default:
+					t.Fatalf("unexpected flag %s in %q", fields[i], c.fix)
+				}
+			}
+		}))
+		if err != nil {
+			t.Errorf("following %q: %v", c.fix, err)
+			continue
+		}
+		if got := WhyPath(r2, c.path, c.op); got.Status != StatusAllowed {
+			t.Errorf("after %q, %s of %s: %+v", c.fix, c.op, c.path, got)
+		}
+	}
+	if _, ok := ProtectionFor(r, home+"/proj/x", "read"); ok {
+		t.Error("a path no deny rule covers has no protection")
+	}
+	if _, ok := ProtectionFor(r, home+"/.sshfoo", "read"); ok {
+		t.Error("~/.sshfoo is not under the ~/.ssh rule")
+	}
+}

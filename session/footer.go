@@ -3,7 +3,6 @@ package session
 import (
 	"bytes"
 	"fmt"
-	"github.com/nono-sandbox/nono/proxy"
 	"io"
 	"regexp"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/nono-sandbox/nono/policy"
+	"github.com/nono-sandbox/nono/proxy"
 	"github.com/nono-sandbox/nono/sandbox"
 )
 
@@ -56,6 +56,22 @@ type denial struct {
 	path string
 	op   string
 	why  policy.WhyResult
+	// prot: the deny rule that refused it, when one did. Flags like
+	// --read cannot help there (nono refuses a grant that overlaps a deny
+	// rule), so the footer names the rule and its bypass instead.
+	prot *policy.Protection
+}
+
+// protectedBy says which rule keeps a path out, in words.
+func protectedBy(d policy.Deny) string {
+	if d.Group == "" {
+		return "denied by the profile's filesystem.deny rule " + d.Path
+	}
+	desc := strings.TrimSuffix(d.Description, ".")
+	if desc == "" {
+		return "protected by nono's " + d.Group + " group"
+	}
+	return fmt.Sprintf("protected by nono's %s group — %s", d.Group, desc)
 }
 
 // footer explains a non-zero exit: what happened, which denials the child
@@ -115,8 +131,10 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 		}
 	}
 	for _, d := range denials {
-		switch d.why.Status {
-		case "denied":
+		switch {
+		case d.why.Status == "denied" && d.prot != nil:
+			line("Denied %s of %s: %s", d.op, pr.Err(d.path), protectedBy(d.prot.Deny))
+		case d.why.Status == "denied":
 			line("Denied %s of %s: %s", d.op, pr.Err(d.path), d.why.Reason)
 		default:
 			line("%s of %s was refused, but the policy grants it (the cause may be outside nono).", d.op, d.path)
@@ -133,8 +151,17 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	line("Sandbox policy:")
 	p.writeSummary(w, "    ", false)
 	fixes := append([]string(nil), hostFixes...)
+	var lifted []string // deny groups a suggested bypass would lift
 	for _, d := range denials {
-		if d.why.SuggestedFlag != "" {
+		switch {
+		case d.prot != nil && d.prot.Fix != "":
+			fixes = append(fixes, d.prot.Fix)
+			if g := d.prot.Deny.Group; g != "" {
+				lifted = append(lifted, g)
+			} else {
+				lifted = append(lifted, "filesystem.deny")
+			}
+		case d.why.SuggestedFlag != "":
 			fixes = append(fixes, d.why.SuggestedFlag)
 		}
 	}
@@ -151,6 +178,9 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 		fmt.Fprintf(w, "    --allow <path>     read+write access to directory\n")
 		fmt.Fprintf(w, "    --read <path>      read-only access to directory\n")
 		fmt.Fprintf(w, "    --write <path>     write-only access to directory\n")
+	}
+	if len(lifted) > 0 {
+		line("--bypass-protection lifts a protection nono applies on purpose (%s); grant only what the command must reach.", strings.Join(dedup(lifted), ", "))
 	}
 	if p.spec.Net == sandbox.NetBlock {
 		fmt.Fprintf(w, "    --allow-net        unrestricted network for this session\n")
@@ -194,7 +224,13 @@ func (p *Plan) scanStderr(b []byte) ([]denial, []string) {
 				strings.Contains(strings.ToLower(l), "create") || strings.Contains(strings.ToLower(l), "mkdir") {
 				op = "write"
 			}
-			out = append(out, denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op)})
+			d := denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op)}
+			if d.why.Status == policy.StatusDenied && d.why.Reason == policy.ReasonFilesystemDeny {
+				if prot, ok := policy.ProtectionFor(p.resolved, path, op); ok {
+					d.prot = &prot
+				}
+			}
+			out = append(out, d)
 		}
 	}
 	return out, nets
