@@ -119,7 +119,12 @@ func TestWhyReasonCodes(t *testing.T) {
 
 	// Human output.
 	r := e.nono("why", "--path", "~/.ssh/id_ed25519")
-	mustContain(t, r, r.stdout, "DENIED\n", "  Reason: filesystem_deny", "  Details: ")
+	mustContain(t, r, r.stdout, "DENIED\n", "  Reason: filesystem_deny", "  Details: ",
+		"  Cause: protected by nono's deny_credentials group",
+		"  To lift it for this path: --read-file "+filepath.Join(e.home, ".ssh/id_ed25519")+" --bypass-protection "+filepath.Join(e.home, ".ssh")+"\n")
+	if j := e.nono("why", "--json", "--path", "~/.ssh/id_ed25519"); strings.Contains(j.stdout, "bypass") || strings.Contains(j.stdout, "Cause") {
+		t.Fatalf("the JSON answer keeps the reference's fields only: %s", j)
+	}
 	r = e.nono("why", "--path", rw, "--allow", rw, "--op", "readwrite")
 	mustContain(t, r, r.stdout, "ALLOWED\n", "  Reason: granted_path", "  Granted by: "+rw, "  Access: read+write", "  Source: user")
 	if r.code != 0 {

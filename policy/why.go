@@ -347,3 +347,35 @@ func ProtectionFor(r *Resolved, path, op string) (Protection, bool) {
 	pr.Fix = flag + " " + shellQuote(target) + " --bypass-protection " + shellQuote(best.Path)
 	return pr, true
 }
+
+// Cause says in words which rule keeps the path out.
+func (p Protection) Cause() string {
+	d := p.Deny
+	if d.Group == "" {
+		return "denied by the deny rule " + d.Path
+	}
+	desc := strings.TrimSuffix(d.Description, ".")
+	if desc == "" {
+		return "protected by nono's " + d.Group + " group"
+	}
+	return fmt.Sprintf("protected by nono's %s group — %s", d.Group, desc)
+}
+
+// Caution is the warning that goes with Fix.
+func (p Protection) Caution() string {
+	what := p.Deny.Group
+	if what == "" {
+		what = "the deny rule " + p.Deny.Path
+	}
+	return fmt.Sprintf("--bypass-protection lifts a protection nono applies on purpose (%s); grant only what the command must reach.", what)
+}
+
+// Text renders the protection for `nono why`, after WhyResult.Text.
+func (p Protection) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  Cause: %s\n", p.Cause())
+	if p.Fix != "" {
+		fmt.Fprintf(&b, "  To lift it for this path: %s\n  %s\n", p.Fix, p.Caution())
+	}
+	return b.String()
+}

@@ -62,18 +62,6 @@ type denial struct {
 	prot *policy.Protection
 }
 
-// protectedBy says which rule keeps a path out, in words.
-func protectedBy(d policy.Deny) string {
-	if d.Group == "" {
-		return "denied by the profile's filesystem.deny rule " + d.Path
-	}
-	desc := strings.TrimSuffix(d.Description, ".")
-	if desc == "" {
-		return "protected by nono's " + d.Group + " group"
-	}
-	return fmt.Sprintf("protected by nono's %s group — %s", d.Group, desc)
-}
-
 // footer explains a non-zero exit: what happened, which denials the child
 // printed, the policy in force, and the flags that would grant more.
 func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
@@ -133,7 +121,7 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	for _, d := range denials {
 		switch {
 		case d.why.Status == "denied" && d.prot != nil:
-			line("Denied %s of %s: %s", d.op, pr.Err(d.path), protectedBy(d.prot.Deny))
+			line("Denied %s of %s: %s", d.op, pr.Err(d.path), d.prot.Cause())
 		case d.why.Status == "denied":
 			line("Denied %s of %s: %s", d.op, pr.Err(d.path), d.why.Reason)
 		default:
@@ -151,16 +139,12 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	line("Sandbox policy:")
 	p.writeSummary(w, "    ", false)
 	fixes := append([]string(nil), hostFixes...)
-	var lifted []string // deny groups a suggested bypass would lift
+	var cautions []string // one per suggested bypass
 	for _, d := range denials {
 		switch {
 		case d.prot != nil && d.prot.Fix != "":
 			fixes = append(fixes, d.prot.Fix)
-			if g := d.prot.Deny.Group; g != "" {
-				lifted = append(lifted, g)
-			} else {
-				lifted = append(lifted, "filesystem.deny")
-			}
+			cautions = append(cautions, d.prot.Caution())
 		case d.why.SuggestedFlag != "":
 			fixes = append(fixes, d.why.SuggestedFlag)
 		}
@@ -179,8 +163,8 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 		fmt.Fprintf(w, "    --read <path>      read-only access to directory\n")
 		fmt.Fprintf(w, "    --write <path>     write-only access to directory\n")
 	}
-	if len(lifted) > 0 {
-		line("--bypass-protection lifts a protection nono applies on purpose (%s); grant only what the command must reach.", strings.Join(dedup(lifted), ", "))
+	for _, c := range dedup(cautions) {
+		line("%s", c)
 	}
 	if p.spec.Net == sandbox.NetBlock {
 		fmt.Fprintf(w, "    --allow-net        unrestricted network for this session\n")

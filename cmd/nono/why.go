@@ -147,7 +147,7 @@ func runWhy(cmd *cobra.Command, g *globals, f *whyFlags) error {
 		}
 		capPath := os.Getenv(policy.CapFileEnv)
 		if capPath == "" {
-			return printWhy(cmd, g, f, policy.NotSandboxed())
+			return printWhy(cmd, g, f, policy.NotSandboxed(), "")
 		}
 		loaded, err := policy.LoadCapFile(capPath)
 		if err != nil {
@@ -165,8 +165,14 @@ func runWhy(cmd *cobra.Command, g *globals, f *whyFlags) error {
 	}
 
 	var res policy.WhyResult
+	var hint string // for people: the rule behind a deny, and how to lift it
 	if f.path != "" {
 		res = policy.WhyPath(r, f.path, f.op)
+		if res.Reason == policy.ReasonFilesystemDeny {
+			if pr, ok := policy.ProtectionFor(r, f.path, f.op); ok {
+				hint = pr.Text()
+			}
+		}
 	} else {
 		host, port := hostArg(f.host, f.port, fs.Changed("port"))
 		plan, err := r.NetworkPlan(net)
@@ -179,7 +185,7 @@ func runWhy(cmd *cobra.Command, g *globals, f *whyFlags) error {
 		}
 		res = policy.WhyHost(plan, check, host, port)
 	}
-	return printWhy(cmd, g, f, res)
+	return printWhy(cmd, g, f, res, hint)
 }
 
 // resolve builds the policy a `nono run` with the same context would use.
@@ -306,7 +312,8 @@ func hostChecker(plan policy.NetworkPlan) (policy.HostChecker, error) {
 	}, nil
 }
 
-func printWhy(cmd *cobra.Command, g *globals, f *whyFlags, res policy.WhyResult) error {
+// printWhy writes res as JSON, or as text followed by hint.
+func printWhy(cmd *cobra.Command, g *globals, f *whyFlags, res policy.WhyResult, hint string) error {
 	w := cmd.OutOrStdout()
 	if f.json {
 		b, err := json.Marshal(res)
@@ -327,6 +334,6 @@ func printWhy(cmd *cobra.Command, g *globals, f *whyFlags, res policy.WhyResult)
 	default:
 		head = p.Accent(head)
 	}
-	_, err := io.WriteString(w, head+"\n"+rest)
+	_, err := io.WriteString(w, head+"\n"+rest+hint)
 	return err
 }
