@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +114,27 @@ func TestFooterExplainsDenial(t *testing.T) {
 	r = e.nono("-s", "run", "--allow", e.work, "--", "cat", filepath.Join(outside, "x"))
 	if strings.Contains(r.stderr, "[nono]") {
 		t.Fatalf("--silent printed nono output: %s", r)
+	}
+}
+
+// TestFooterNetworkFailure: when all the command reported was a network
+// failure under --block-net, the footer points at the network flag and at
+// `why --host`, not at path grants that cannot help.
+func TestFooterNetworkFailure(t *testing.T) {
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := e.nono("run", "--allow", e.work, "--block-net", "--", "curl", "-sS", "http://"+ln.Addr().String()+"/")
+	if r.code == 0 {
+		t.Fatalf("curl reached a loopback listener under --block-net: %s", r)
+	}
+	mustContain(t, r, r.stderr, "Network access is blocked (--block-net); the command printed: curl:",
+		"--allow-net        unrestricted network for this session", "Explain a host with: nono why --host")
+	if strings.Contains(r.stderr, "--read <path>") || strings.Contains(r.stderr, "Explain any path") {
+		t.Fatalf("path hints for a network failure: %s", r)
 	}
 }
 

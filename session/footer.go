@@ -154,17 +154,17 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 		fixes = fixes[:5]
 	}
 	line("To grant additional access, re-run with:")
+	netOnly := len(denials) == 0 && (len(netHints) > 0 || len(kernel) > 0 || len(gwDenied) > 0)
 	if len(fixes) > 0 {
 		for _, f := range fixes {
 			fmt.Fprintf(w, "    %s\n", pr.Accent(f))
 		}
-	} else {
+	} else if !netOnly || p.spec.Net == sandbox.NetAllow {
+		// Path hints, unless everything seen was a network failure that
+		// the network lines below address.
 		fmt.Fprintf(w, "    --allow <path>     read+write access to directory\n")
 		fmt.Fprintf(w, "    --read <path>      read-only access to directory\n")
 		fmt.Fprintf(w, "    --write <path>     write-only access to directory\n")
-	}
-	for _, c := range dedup(cautions) {
-		line("%s", c)
 	}
 	if p.spec.Net == sandbox.NetBlock {
 		fmt.Fprintf(w, "    --allow-net        unrestricted network for this session\n")
@@ -175,8 +175,15 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 			fmt.Fprintf(w, "    --open-port N      loopback TCP port N for local services\n")
 		}
 	}
+	for _, c := range dedup(cautions) {
+		line("%s", c)
+	}
 	if len(hostFixes) > 0 {
 		line("Explain a host with: nono why --host %s (suppress this footer with --no-diagnostics)", strings.TrimPrefix(hostFixes[0], "--allow-domain "))
+		return
+	}
+	if netOnly {
+		line("Explain a host with: nono why --host <host> (suppress this footer with --no-diagnostics)")
 		return
 	}
 	line("Explain any path with: nono why --path <path> --op read|write (suppress this footer with --no-diagnostics)")
