@@ -33,7 +33,8 @@ func TestBadInput(t *testing.T) {
 	oneClearError(t, e.nonoEnv([]string{"NONO_BLOCK_NET=maybe"}, "run", "--allow", e.work, "--", "true"), "NONO_BLOCK_NET")
 	oneClearError(t, e.nono("run", "--block-net", "--allow-net", "--", "true"), "conflict")
 	oneClearError(t, e.nonoEnv([]string{"NONO_BLOCK_NET=yes", "NONO_ALLOW_NET=1"}, "run", "--", "true"), "conflict")
-	oneClearError(t, e.nono("run", "--allow", e.work), "requires at least 1 arg")
+	oneClearError(t, e.nono("run", "--allow", e.work), "no command given: use 'nono run [OPTIONS] -- COMMAND [ARGS...]'")
+	oneClearError(t, e.nono("wrap"), "no command given: use 'nono wrap [OPTIONS] -- COMMAND [ARGS...]'")
 	oneClearError(t, e.nono("frobnicate"), "unknown command")
 
 	prof := filepath.Join(e.root, "bad.json")

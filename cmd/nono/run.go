@@ -181,7 +181,12 @@ func newRunCmd(g *globals, f *runFlags, shared *pflag.FlagSet, name string) *cob
   nono %[1]s --read ./src --allow ./target -- cargo build
   nono %[1]s --allow . --block-net -- make test
   nono %[1]s --allow . --dry-run -- my-agent`, name),
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("no command given: use 'nono %s [OPTIONS] -- COMMAND [ARGS...]' (e.g. nono %s --allow . -- claude)", name, name)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := f.options(g, cmd.Flags(), mode, args)
 			if err != nil {
