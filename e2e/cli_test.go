@@ -36,6 +36,8 @@ func TestBadInput(t *testing.T) {
 	oneClearError(t, e.nono("run", "--allow", e.work), "no command given: use 'nono run [OPTIONS] -- COMMAND [ARGS...]'")
 	oneClearError(t, e.nono("wrap"), "no command given: use 'nono wrap [OPTIONS] -- COMMAND [ARGS...]'")
 	oneClearError(t, e.nono("frobnicate"), "unknown command")
+	oneClearError(t, e.nono("shell", "--allow", e.work, "make", "test"), "shell takes no command; to run one in the sandbox, use 'nono run [OPTIONS] -- make test'")
+	oneClearError(t, e.nono("profile", "show"), "accepts 1 arg(s), received 0 (usage: nono profile show PROFILE [--json])")
 
 	prof := filepath.Join(e.root, "bad.json")
 	os.WriteFile(prof, []byte(`{"meta": {"name": "bad"}, "filesytem": {"allow": ["/tmp"]}}`), 0o644)

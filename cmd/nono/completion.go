@@ -18,7 +18,7 @@ flags, profile names, network profiles and policy groups.
   zsh:   nono completion zsh > "${fpath[1]}/_nono"
          # needs 'autoload -U compinit; compinit' in ~/.zshrc
   fish:  nono completion fish > ~/.config/fish/completions/nono.fish`,
-		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		Args:      withUsage(cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs)),
 		ValidArgs: []string{"bash", "zsh", "fish"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root, w := cmd.Root(), cmd.OutOrStdout()

@@ -27,7 +27,7 @@ profiles are embedded in nono; your own live in
 $XDG_CONFIG_HOME/nono/profiles/NAME.json (default ~/.config/nono/profiles)
 and shadow built-ins of the same name. 'nono profile guide' explains how to
 write one.`,
-		Args: cobra.NoArgs,
+		Args: withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newProfileInitCmd(g), newProfileListCmd(g), newProfileShowCmd(g), newProfileDiffCmd(g),
@@ -100,7 +100,7 @@ func newProfileInitCmd(g *globals) *cobra.Command {
 		Short: "Write a skeleton profile to edit",
 		Example: `  nono profile init my-agent --extends node-dev --groups git_config
   nono profile init reviewer --description "read-only review" --full -o ./reviewer.json`,
-		Args: cobra.ExactArgs(1),
+		Args: withUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if strings.Contains(name, "/") {
@@ -244,7 +244,7 @@ func newProfileListCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "List built-in and user profiles",
-		Args:  cobra.NoArgs,
+		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			x, _, err := expander()
 			if err != nil {
@@ -308,7 +308,7 @@ func newProfileShowCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:               "show PROFILE [--json]",
 		Short:             "Show a fully resolved profile (extends merged, paths expanded)",
-		Args:              cobra.ExactArgs(1),
+		Args:              withUsage(cobra.ExactArgs(1)),
 		ValidArgsFunction: firstArgProfile,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			x, cwd, err := expander()
@@ -460,7 +460,7 @@ func newProfileDiffCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff PROFILE_A PROFILE_B [--json]",
 		Short: "Show what PROFILE_B adds to and removes from PROFILE_A",
-		Args:  cobra.ExactArgs(2),
+		Args:  withUsage(cobra.ExactArgs(2)),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 			if len(args) >= 2 {
 				return nil, cobra.ShellCompDirectiveNoFileComp
@@ -528,7 +528,7 @@ func newProfileValidateCmd(g *globals) *cobra.Command {
 extends, variables, network profile and host entries, and whether it resolves
 on this machine. Every error names its JSON path (e.g. $.filesystem.allow[2]).
 Exits 1 when there are errors.`,
-		Args:              cobra.ExactArgs(1),
+		Args:              withUsage(cobra.ExactArgs(1)),
 		ValidArgsFunction: firstArgProfile,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			x, cwd, err := expander()
@@ -591,7 +591,7 @@ func newProfileGroupsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups [NAME] [--json] [--all-platforms]",
 		Short: "List policy groups, or show one group's paths",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  withUsage(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
 				return nil, cobra.ShellCompDirectiveNoFileComp
@@ -685,7 +685,7 @@ func newProfileSchemaCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema [-o FILE]",
 		Short: "Print the profile JSON Schema (draft 2020-12)",
-		Args:  cobra.NoArgs,
+		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s := policy.Schema()
 			if output == "" {
@@ -707,7 +707,7 @@ func newProfileGuideCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "guide",
 		Short: "Print the profile authoring guide (Markdown)",
-		Args:  cobra.NoArgs,
+		Args:  withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := io.WriteString(cmd.OutOrStdout(), policy.Guide())
 			return err

@@ -111,3 +111,14 @@ func (g *globals) init(cmd *cobra.Command) error {
 
 // globalEnv maps global flags to their environment variables.
 var globalEnv = map[string]string{"theme": "NONO_THEME"}
+
+// withUsage makes an argument check's error end with the command's usage
+// line, so "accepts 1 arg(s), received 0" says what the argument is.
+func withUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return fmt.Errorf("%w (usage: %s)", err, strings.TrimSuffix(cmd.UseLine(), " [flags]"))
+		}
+		return nil
+	}
+}

@@ -204,7 +204,12 @@ func newShellCmd(g *globals, f *runFlags, shared *pflag.FlagSet) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "shell [OPTIONS] [--shell PATH]",
 		Short: "Start an interactive shell inside the sandbox",
-		Args:  cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("shell takes no command; to run one in the sandbox, use 'nono run [OPTIONS] -- %s'", strings.Join(args, " "))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sh := f.shell
 			if sh == "" {
