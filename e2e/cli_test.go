@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // oneClearError asserts exit 1, a "nono: " error and no Go panic or trace.
@@ -138,6 +142,58 @@ func TestFooterNetworkFailure(t *testing.T) {
 		"--allow-net        unrestricted network for this session", "Explain a host with: nono why --host")
 	if strings.Contains(r.stderr, "--read <path>") || strings.Contains(r.stderr, "Explain any path") {
 		t.Fatalf("path hints for a network failure: %s", r)
+	}
+}
+
+// TestBackgroundWriterDoesNotHoldNono: a process the command leaves running
+// keeps the stderr pipe nono tees for the footer. nono must still exit with
+// the command's code at once (not when that process ends), and what the
+// process writes to stderr afterwards must still arrive (not EPIPE).
+func TestBackgroundWriterDoesNotHoldNono(t *testing.T) {
+	e := newEnv(t)
+	fifo := filepath.Join(e.work, "release")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errPath := filepath.Join(e.root, "stderr")
+	errf, err := os.Create(errPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	cmd := exec.Command(nonoBin, "run", "--allow", e.work, "--",
+		"sh", "-c", `(read x < release; echo late-line >&2) & echo early-line >&2; exit 3`)
+	cmd.Dir, cmd.Env, cmd.Stderr = e.work, baseEnv(e.home), errf // a file: nono's stderr is not a terminal
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Fatalf("nono: %v, want exit 3", err)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		os.WriteFile(fifo, []byte("x\n"), 0)
+		t.Fatal("nono did not exit while a background process held the command's stderr")
+	}
+	// Only now does the background process write.
+	if err := os.WriteFile(fifo, []byte("x\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got, _ = os.ReadFile(errPath); bytes.Contains(got, []byte("late-line")) {
+			break
+		}
+	}
+	for _, want := range []string{"early-line", "Command exited with code 3", "late-line"} {
+		if !bytes.Contains(got, []byte(want)) {
+			t.Fatalf("stderr lacks %q:\n%s", want, got)
+		}
 	}
 }
 

@@ -393,6 +393,7 @@ func (p *Plan) supervise() error {
 	cmd.Stdin, cmd.Stdout = p.opts.Stdin, p.opts.Stdout
 	tail := newTail(64 << 10)
 	var copyDone chan struct{}
+	var stderrR *os.File // the tee's end of the child's stderr pipe
 	stderr := p.opts.Stderr
 	if !ui.IsTerminal(stderr) && !p.opts.NoDiagnostics && !p.opts.Printer.Silent {
 		// Tee the child's stderr so the footer can explain denials it printed.
@@ -401,6 +402,7 @@ func (p *Plan) supervise() error {
 			return fmt.Errorf("creating the stderr pipe: %w", err)
 		}
 		defer r.Close()
+		stderrR = r
 		cmd.Stderr = w
 		p.stderrScanned = true
 		copyDone = make(chan struct{})
@@ -444,7 +446,9 @@ func (p *Plan) supervise() error {
 	child.Stop()
 	<-served
 	if copyDone != nil {
-		<-copyDone
+		if err := finishStderr(stderrR, stderr, copyDone); err != nil {
+			p.opts.Printer.Warnf("the command left a process writing to stderr, and its output could not be passed on after nono exits: %v", err)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("waiting for the child: %w", err)

@@ -17,6 +17,9 @@ var (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == session.RelayArg {
+		os.Exit(session.Relay())
+	}
 	os.Exit(execute(os.Args[1:]))
 }
 
