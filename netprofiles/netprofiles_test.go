@@ -76,7 +76,8 @@ func TestProfileContents(t *testing.T) {
 			t.Errorf("%s differs from developer", alias)
 		}
 	}
-	for _, h := range []string{"api.anthropic.com", "registry.npmjs.org", "ghcr.io", "registry.gitlab.com", "rekor.sigstore.dev", "pkg.go.dev"} {
+	// Every mainstream language's package source: a Go agent needs the module proxy and checksum database.
+	for _, h := range []string{"api.anthropic.com", "registry.npmjs.org", "pypi.org", "files.pythonhosted.org", "crates.io", "proxy.golang.org", "sum.golang.org", "ghcr.io", "registry.gitlab.com", "rekor.sigstore.dev", "pkg.go.dev"} {
 		if !slices.Contains(dev, h) {
 			t.Errorf("developer lacks %s", h)
 		}
