@@ -145,6 +145,32 @@ func TestFooterNetworkFailure(t *testing.T) {
 	}
 }
 
+// TestFooterWriteOnlyTemp: /tmp is granted write-only, so mkstemp (which
+// opens for reading and writing) fails although "write" is granted. The
+// footer must say so, not blame something outside nono, and its recipe (a
+// temporary directory of the command's own) must work when followed.
+func TestFooterWriteOnlyTemp(t *testing.T) {
+	e := newEnv(t)
+	script := `f=$(mktemp) && echo temp-ok > "$f" && cat "$f"`
+	r := e.nono("run", "--allow", e.work, "--", "sh", "-c", script)
+	if r.code == 0 {
+		t.Fatalf("mktemp in write-only /tmp succeeded: %s", r)
+	}
+	mustContain(t, r, r.stderr, "/tmp is granted write-only, so a file there cannot be opened for reading",
+		"TMPDIR=~/.cache/nono-tmp nono run --allow ~/.cache/nono-tmp")
+	if strings.Contains(r.stderr, "but the policy grants it") || strings.Contains(r.stderr, "--read-file /tmp/") {
+		t.Fatalf("misleading advice for a write-only temp dir: %s", r)
+	}
+	tmp := filepath.Join(e.home, ".cache/nono-tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r = e.nonoEnv([]string{"TMPDIR=" + tmp}, "run", "--allow", e.work, "--allow", tmp, "--", "sh", "-c", script)
+	if r.code != 0 || !strings.Contains(r.stdout, "temp-ok") {
+		t.Fatalf("following the footer's temp-dir recipe: %s", r)
+	}
+}
+
 // TestBackgroundWriterDoesNotHoldNono: a process the command leaves running
 // keeps the stderr pipe nono tees for the footer. nono must still exit with
 // the command's code at once (not when that process ends), and what the

@@ -60,6 +60,24 @@ type denial struct {
 	// --read cannot help there (nono refuses a grant that overlaps a deny
 	// rule), so the footer names the rule and its bypass instead.
 	prot *policy.Protection
+	// writeOnly: the grant covering the path allows writing but not
+	// reading (the temp directories of system_write_linux). Opening a file
+	// there for reading and writing, as mkstemp and compilers do, is
+	// refused although "write" is granted.
+	writeOnly string
+}
+
+// writeOnlyGrant returns the grant that lets path be written but not read,
+// if that is what covers it.
+func (p *Plan) writeOnlyGrant(path string) string {
+	if policy.WhyPath(p.resolved, path, "read").Status == policy.StatusAllowed {
+		return ""
+	}
+	w := policy.WhyPath(p.resolved, path, "write")
+	if w.Status != policy.StatusAllowed || w.Reason != policy.ReasonGrantedPath || w.Access != "write" {
+		return ""
+	}
+	return w.GrantedPath
 }
 
 // footer explains a non-zero exit: what happened, which denials the child
@@ -118,8 +136,12 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 			line("stderr was a terminal and was not scanned; if the command reported 'Permission denied', the hints below apply.")
 		}
 	}
+	var writeOnly []string // write-only grants that refused a read+write open
 	for _, d := range denials {
 		switch {
+		case d.writeOnly != "":
+			writeOnly = append(writeOnly, d.writeOnly)
+			line("Denied %s of %s: %s is granted write-only, so a file there cannot be opened for reading", d.op, pr.Err(d.path), d.writeOnly)
 		case d.why.Status == "denied" && d.prot != nil:
 			line("Denied %s of %s: %s", d.op, pr.Err(d.path), d.prot.Cause())
 		case d.why.Status == "denied":
@@ -142,6 +164,8 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	var cautions []string // one per suggested bypass
 	for _, d := range denials {
 		switch {
+		case d.writeOnly != "":
+			// One hint below, not a grant per temporary file name.
 		case d.prot != nil && d.prot.Fix != "":
 			fixes = append(fixes, d.prot.Fix)
 			cautions = append(cautions, d.prot.Caution())
@@ -177,6 +201,11 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	}
 	for _, c := range dedup(cautions) {
 		line("%s", c)
+	}
+	for _, dir := range dedup(writeOnly) {
+		line("%s is write-only on purpose: the command may create files there but not read other programs' files. "+
+			"Most temporary-file code (mkstemp, compilers, tempfile) opens for reading and writing, so give the command a temporary directory of its own: "+
+			"mkdir -p ~/.cache/nono-tmp, then TMPDIR=~/.cache/nono-tmp nono run --allow ~/.cache/nono-tmp ...", dir)
 	}
 	if len(hostFixes) > 0 {
 		line("Explain a host with: nono why --host %s (suppress this footer with --no-diagnostics)", strings.TrimPrefix(hostFixes[0], "--allow-domain "))
@@ -215,7 +244,7 @@ func (p *Plan) scanStderr(b []byte) ([]denial, []string) {
 				strings.Contains(strings.ToLower(l), "create") || strings.Contains(strings.ToLower(l), "mkdir") {
 				op = "write"
 			}
-			d := denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op)}
+			d := denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op), writeOnly: p.writeOnlyGrant(path)}
 			if d.why.Status == policy.StatusDenied && d.why.Reason == policy.ReasonFilesystemDeny {
 				if prot, ok := policy.ProtectionFor(p.resolved, path, op); ok {
 					d.prot = &prot
