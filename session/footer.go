@@ -222,35 +222,62 @@ func (p *Plan) scanStderr(b []byte) ([]denial, []string) {
 	var out []denial
 	var nets []string
 	seen := map[string]bool{}
+	var lines []string
 	for _, raw := range bytes.Split(b, []byte("\n")) {
-		l := strings.TrimSpace(string(raw))
-		if l == "" {
-			continue
+		if l := strings.TrimSpace(string(raw)); l != "" {
+			lines = append(lines, l)
 		}
+	}
+	add := func(path, ctx string, onlyDenied bool) {
+		path = strings.TrimRight(path, ".;")
+		if seen[path] || len(out) >= 8 {
+			return
+		}
+		lc := strings.ToLower(ctx)
+		op := "read"
+		for _, w := range []string{"read-only", "write", "create", "mkdir", "rename", "unlink", "open for writing"} {
+			if strings.Contains(lc, w) {
+				op = "write"
+				break
+			}
+		}
+		d := denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op), writeOnly: p.writeOnlyGrant(path)}
+		if onlyDenied && d.why.Status != policy.StatusDenied {
+			return
+		}
+		seen[path] = true
+		if d.why.Status == policy.StatusDenied && d.why.Reason == policy.ReasonFilesystemDeny {
+			if prot, ok := policy.ProtectionFor(p.resolved, path, op); ok {
+				d.prot = &prot
+			}
+		}
+		out = append(out, d)
+	}
+	for i, l := range lines {
 		if netRe().MatchString(l) && len(nets) < 3 {
 			nets = append(nets, clip(l, 160))
 		}
 		if !denialRe().MatchString(l) {
 			continue
 		}
-		for _, m := range pathRe().FindAllStringSubmatch(l, -1) {
-			path := strings.TrimRight(m[1], ".;")
-			if seen[path] || len(out) >= 8 {
-				continue
+		ms := pathRe().FindAllStringSubmatch(l, -1)
+		for _, m := range ms {
+			add(m[1], l, false)
+		}
+		if len(ms) > 0 {
+			continue
+		}
+		// Some tools report an error over several lines, the errno on one
+		// and the path on another (npm: "code EACCES", "syscall mkdir",
+		// "path /home/u/.npm/_cacache"). Paths from the three lines either
+		// side count, but only when the policy really denies them, so an
+		// unrelated path nearby is not reported.
+		lo, hi := max(0, i-3), min(len(lines), i+4)
+		ctx := strings.Join(lines[lo:hi], " ")
+		for _, n := range lines[lo:hi] {
+			for _, m := range pathRe().FindAllStringSubmatch(n, -1) {
+				add(m[1], ctx, true)
 			}
-			seen[path] = true
-			op := "read"
-			if strings.Contains(strings.ToLower(l), "read-only") || strings.Contains(strings.ToLower(l), "write") ||
-				strings.Contains(strings.ToLower(l), "create") || strings.Contains(strings.ToLower(l), "mkdir") {
-				op = "write"
-			}
-			d := denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op), writeOnly: p.writeOnlyGrant(path)}
-			if d.why.Status == policy.StatusDenied && d.why.Reason == policy.ReasonFilesystemDeny {
-				if prot, ok := policy.ProtectionFor(p.resolved, path, op); ok {
-					d.prot = &prot
-				}
-			}
-			out = append(out, d)
 		}
 	}
 	return out, nets
