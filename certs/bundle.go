@@ -30,8 +30,12 @@ var ErrNoSystemRoots = errors.New("no system CA roots found; the trust bundle ho
 // /etc/ssl/certs/ca-certificates.crt) followed by the session CA. The file is
 // created exclusively (an existing file or symlink is an error), mode 0400.
 // Only certificates are copied, never other PEM blocks such as keys. dir
-// must exist; make it private (0700) to the session.
-func (c *CA) WriteBundle(dir string) (string, error) {
+// must exist; make it private (0700) to the session. The file is returned
+// still open (its Name is the path) so the caller can tie
+// the child's read grant to it rather than to a name another sandbox could
+// swap (sandbox.Grant.Handle); the caller closes it. A non-nil file comes
+// with a nil error or ErrNoSystemRoots.
+func (c *CA) WriteBundle(dir string) (*os.File, error) {
 	roots, warn := systemRoots()
 	var buf bytes.Buffer
 	buf.Write(roots)
@@ -40,7 +44,7 @@ func (c *CA) WriteBundle(dir string) (string, error) {
 	path := filepath.Join(dir, BundleFileName)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o400)
 	if err != nil {
-		return "", fmt.Errorf("write trust bundle: %w (the session directory must exist and not contain %s yet)", err, BundleFileName)
+		return nil, fmt.Errorf("write trust bundle: %w (the session directory must exist and not contain %s yet)", err, BundleFileName)
 	}
 	_, err = f.Write(buf.Bytes())
 	if err == nil {
@@ -49,14 +53,12 @@ func (c *CA) WriteBundle(dir string) (string, error) {
 	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		f.Close()
 		os.Remove(path)
-		return "", fmt.Errorf("write trust bundle %s: %w", path, err)
+		return nil, fmt.Errorf("write trust bundle %s: %w", path, err)
 	}
-	return path, warn
+	return f, warn
 }
 
 // EnvVars points the common TLS stacks at the bundle: OpenSSL and Go

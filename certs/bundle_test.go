@@ -41,7 +41,7 @@ func TestWriteBundle(t *testing.T) {
 	t.Setenv("SSL_CERT_FILE", sys)
 	ca := newCA(t, "api.openai.com")
 	dir := t.TempDir()
-	path, err := ca.WriteBundle(dir)
+	path, err := bundlePath(ca.WriteBundle(dir))
 	if err != nil {
 		t.Fatalf("WriteBundle: %v", err)
 	}
@@ -75,20 +75,20 @@ func TestWriteBundle(t *testing.T) {
 	}
 
 	// Exclusive creation: a second write, or a planted symlink, fails.
-	if _, err := ca.WriteBundle(dir); err == nil {
+	if _, err := bundlePath(ca.WriteBundle(dir)); err == nil {
 		t.Error("second WriteBundle overwrote the bundle")
 	}
 	dir2 := t.TempDir()
 	target := filepath.Join(dir2, "target")
 	os.WriteFile(target, []byte("x"), 0o600)
 	os.Symlink(target, filepath.Join(dir2, BundleFileName))
-	if _, err := ca.WriteBundle(dir2); err == nil {
+	if _, err := bundlePath(ca.WriteBundle(dir2)); err == nil {
 		t.Error("WriteBundle followed a symlink")
 	}
 	if got, _ := os.ReadFile(target); string(got) != "x" {
 		t.Error("symlink target was modified")
 	}
-	if _, err := ca.WriteBundle(filepath.Join(dir, "missing")); err == nil {
+	if _, err := bundlePath(ca.WriteBundle(filepath.Join(dir, "missing"))); err == nil {
 		t.Error("WriteBundle into a missing directory succeeded")
 	}
 }
@@ -99,7 +99,7 @@ func TestWriteBundleFallsBackToDefault(t *testing.T) {
 	defaultSystemBundle = sys
 	t.Cleanup(func() { defaultSystemBundle = "/etc/ssl/certs/ca-certificates.crt" })
 	ca := newCA(t, "api.openai.com")
-	path, err := ca.WriteBundle(t.TempDir())
+	path, err := bundlePath(ca.WriteBundle(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestWriteBundleWithoutSystemRoots(t *testing.T) {
 	defaultSystemBundle = filepath.Join(t.TempDir(), "absent.pem")
 	t.Cleanup(func() { defaultSystemBundle = "/etc/ssl/certs/ca-certificates.crt" })
 	ca := newCA(t, "api.openai.com")
-	path, err := ca.WriteBundle(t.TempDir())
+	path, err := bundlePath(ca.WriteBundle(t.TempDir()))
 	if !errors.Is(err, ErrNoSystemRoots) || path == "" {
 		t.Fatalf("got %q, %v; want a path and ErrNoSystemRoots", path, err)
 	}
@@ -137,4 +137,13 @@ func TestEnvVars(t *testing.T) {
 			t.Errorf("got %q, want %s=/s/b.pem", got[i], w)
 		}
 	}
+}
+
+// bundlePath closes the bundle WriteBundle returns and gives its path.
+func bundlePath(f *os.File, err error) (string, error) {
+	if f == nil {
+		return "", err
+	}
+	f.Close()
+	return f.Name(), err
 }

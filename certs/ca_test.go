@@ -350,7 +350,7 @@ func TestTLSHandshake(t *testing.T) {
 	t.Cleanup(func() { defaultSystemBundle = "/etc/ssl/certs/ca-certificates.crt" })
 
 	ca := newCA(t, "api.openai.com", "*.example.org")
-	path, err := ca.WriteBundle(t.TempDir())
+	path, err := bundlePath(ca.WriteBundle(t.TempDir()))
 	if !errors.Is(err, ErrNoSystemRoots) {
 		t.Fatalf("WriteBundle: %v (want the no-system-roots warning)", err)
 	}

@@ -92,16 +92,18 @@ func nonNil(s []string) []string {
 
 // WriteCapFile writes the effective state to dir/.nono-<32 hex>.json, the
 // hex being the start of the content's SHA-256 (see capFileNameRE), created
-// exclusively with mode 0600, and returns its path. The caller grants
-// the child read access to that file, sets NONO_CAP_FILE and removes the
-// file when the session ends.
-func WriteCapFile(dir string, r *Resolved, extra CapNet) (string, error) {
+// exclusively with mode 0600, and returns the file still open (its Name is
+// the path). The caller ties the child's read grant to that descriptor
+// (sandbox.Grant.Handle: dir is usually $TMPDIR, where another sandbox
+// could swap the name), closes it once the child is started, sets
+// NONO_CAP_FILE and removes the file when the session ends.
+func WriteCapFile(dir string, r *Resolved, extra CapNet) (*os.File, error) {
 	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("capability file directory %q is not absolute", dir)
+		return nil, fmt.Errorf("capability file directory %q is not absolute", dir)
 	}
 	var rnd [16]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		return "", fmt.Errorf("capability file nonce: %w", err)
+		return nil, fmt.Errorf("capability file nonce: %w", err)
 	}
 	st := capState{
 		Nonce:                 hex.EncodeToString(rnd[:]),
@@ -129,18 +131,14 @@ func WriteCapFile(dir string, r *Resolved, extra CapNet) (string, error) {
 	path := filepath.Join(dir, capFileName(data))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("capability file: %w", err)
+		return nil, fmt.Errorf("capability file: %w", err)
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(path)
-		return "", fmt.Errorf("capability file: %w", err)
+		return nil, fmt.Errorf("capability file: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("capability file: %w", err)
-	}
-	return path, nil
+	return f, nil
 }
 
 // CapFileError is a capability file that failed validation.

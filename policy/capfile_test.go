@@ -26,8 +26,8 @@ func capHost(t *testing.T) (*fakeHost, *Resolved) {
 
 func TestCapFileRoundTrip(t *testing.T) {
 	h, r := capHost(t)
-	path, err := WriteCapFile(h.tmp, r, CapNet{Blocked: true, AllowedDomains: []string{"api.openai.com"},
-		DomainEndpoints: []DomainEndpoints{{Domain: "api.github.com", Endpoints: []EndpointRule{{Method: "GET", Path: "/repos/**"}}}}})
+	path, err := capPath(WriteCapFile(h.tmp, r, CapNet{Blocked: true, AllowedDomains: []string{"api.openai.com"},
+		DomainEndpoints: []DomainEndpoints{{Domain: "api.github.com", Endpoints: []EndpointRule{{Method: "GET", Path: "/repos/**"}}}}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestCapFileRoundTrip(t *testing.T) {
 		t.Errorf("why self deny: %+v", w)
 	}
 	// Create-exclusive: two writes never share a name.
-	p2, err := WriteCapFile(h.tmp, r, CapNet{})
+	p2, err := capPath(WriteCapFile(h.tmp, r, CapNet{}))
 	if err != nil || p2 == path {
 		t.Errorf("second write: %s %v", p2, err)
 	}
@@ -74,7 +74,7 @@ func TestCapFileRoundTrip(t *testing.T) {
 
 func TestCapFileTamperRejected(t *testing.T) {
 	h, r := capHost(t)
-	good, err := WriteCapFile(h.tmp, r, CapNet{})
+	good, err := capPath(WriteCapFile(h.tmp, r, CapNet{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,4 +174,13 @@ func TestCapFileTamperRejected(t *testing.T) {
 	if _, err := LoadCapFile(good); err == nil || !strings.Contains(err.Error(), "content digest") {
 		t.Errorf("in-place edit accepted: %v", err)
 	}
+}
+
+// capPath closes the file WriteCapFile returns and gives its path.
+func capPath(f *os.File, err error) (string, error) {
+	if f == nil {
+		return "", err
+	}
+	f.Close()
+	return f.Name(), err
 }

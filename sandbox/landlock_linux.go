@@ -161,11 +161,17 @@ func addGrant(rulesetFD int, g Grant, handled landlock.AccessFSSet) error {
 	if path != g.Path {
 		g.Path, g.File = path, false
 	}
-	pfd, err := unix.Open(g.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("cannot open %s for its Landlock rule: %w", g.Path, err)
+	var pfd int
+	if g.Handle != nil {
+		pfd = int(g.Handle.Fd()) // the object nono created, whatever the name points at now
+	} else {
+		fd, err := unix.Open(g.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("cannot open %s for its Landlock rule: %w", g.Path, err)
+		}
+		defer unix.Close(fd)
+		pfd = fd
 	}
-	defer unix.Close(pfd)
 	var st unix.Stat_t
 	if err := unix.Fstat(pfd, &st); err != nil {
 		return fmt.Errorf("stat %s: %w", g.Path, err)

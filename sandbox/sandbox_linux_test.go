@@ -94,6 +94,42 @@ func TestReadOutsideGrantDenied(t *testing.T) {
 	}
 }
 
+// TestHandleGrantSurvivesASwappedName: nono writes the capability file and
+// the trust bundle into $TMPDIR, where another sandbox may rename entries.
+// Their grants are tied to the descriptor of the file nono wrote
+// (Grant.Handle). Replacing the name with a symlink to a secret between the
+// write and the ruleset must not grant the secret; the file nono wrote stays
+// readable under whatever name it has now.
+func TestHandleGrantSurvivesASwappedName(t *testing.T) {
+	shared := scratch(t) // stands for $TMPDIR
+	secret := filepath.Join(scratch(t), "id_ed25519")
+	os.WriteFile(secret, []byte("PRIVATE-KEY"), 0o600)
+	name := filepath.Join(shared, ".nono-cap.json")
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("CAP-DATA")
+	// The attacker's swap, after the write and before the rules are built.
+	moved := name + ".moved"
+	if err := os.Rename(name, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, name); err != nil {
+		t.Fatal(err)
+	}
+	spec := &Spec{Grants: append(systemGrants(t), Grant{Path: name, Access: AccessRead, File: true, Source: "system", Handle: f})}
+	out, code := run(t, spec, "cat", name)
+	if code == 0 || strings.Contains(out, "PRIVATE-KEY") {
+		t.Fatalf("the swapped name granted the secret: %d %q", code, out)
+	}
+	out, code = run(t, spec, "cat", moved)
+	if code != 0 || !strings.Contains(out, "CAP-DATA") {
+		t.Fatalf("the file nono wrote is not readable: %d %q", code, out)
+	}
+}
+
 func TestSeccompBlocksIoUringAndTIOCSTI(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Skip("/usr/bin/python3 not installed")

@@ -1,6 +1,9 @@
 package sandbox
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+)
 
 // Access is a set of filesystem rights for one grant.
 type Access uint8
@@ -46,6 +49,14 @@ type Grant struct {
 	Access   Access
 	File     bool   // a single-file grant (non-recursive)
 	Source   string // "user", "profile", "group:<name>", "system"
+	// Handle, when set, is an open descriptor of the file or directory the
+	// rule is attached to, and Path is not looked up again. nono sets it
+	// for files it creates itself in a directory that sandboxed processes
+	// can write (the capability file and the trust bundle in $TMPDIR):
+	// between the create and the rule, another sandbox could replace the
+	// name with a symlink to a secret, and a lookup by name would then
+	// grant the secret. The caller closes it after the child is started.
+	Handle *os.File
 }
 
 // NetMode is how the child may use the network.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -239,31 +238,30 @@ func (cp *credPlan) proxyRoutes() ([]proxy.CredentialRoute, error) {
 }
 
 // sessionCA creates the interception CA for the credential hosts and
-// writes the child's trust bundle into a private directory.
-func (p *Plan) sessionCA(hosts []string) (*certs.CA, string, func(), error) {
+// writes the child's trust bundle into a private directory. The bundle
+// comes back open, for the child's read grant (sandbox.Grant.Handle);
+// cleanup closes it, removes the directory and wipes the CA.
+func (p *Plan) sessionCA(hosts []string) (*certs.CA, *os.File, func(), error) {
 	ca, err := certs.NewSessionCA(hosts, time.Now())
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("creating the session CA: %w", err)
+		return nil, nil, nil, fmt.Errorf("creating the session CA: %w", err)
 	}
 	dir, err := os.MkdirTemp(capDir(), ".nono-ca-")
 	if err != nil {
 		ca.Close()
-		return nil, "", nil, fmt.Errorf("creating the trust bundle directory: %w", err)
+		return nil, nil, nil, fmt.Errorf("creating the trust bundle directory: %w", err)
 	}
-	cleanup := func() { os.RemoveAll(dir); ca.Close() }
-	path, err := ca.WriteBundle(dir)
-	if err != nil && path == "" {
-		cleanup()
-		return nil, "", nil, fmt.Errorf("writing the trust bundle: %w", err)
+	bundle, err := ca.WriteBundle(dir)
+	if bundle == nil {
+		os.RemoveAll(dir)
+		ca.Close()
+		return nil, nil, nil, fmt.Errorf("writing the trust bundle: %w", err)
 	}
 	if err != nil {
 		p.opts.Printer.Warnf("%v", err)
 	}
-	real, err := filepath.EvalSymlinks(path)
-	if err == nil {
-		path = real
-	}
-	return ca, path, cleanup, nil
+	cleanup := func() { bundle.Close(); os.RemoveAll(dir); ca.Close() }
+	return ca, bundle, cleanup, nil
 }
 
 // credentialEnv points each route's SDK at the gateway with the phantom.

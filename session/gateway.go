@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -155,7 +157,8 @@ type gateway struct {
 	srv     *proxy.Server
 	token   []byte
 	audit   *memorySink
-	bundle  string // trust bundle path for intercepted hosts, or ""
+	bundle  string   // trust bundle path for intercepted hosts, or ""
+	bundleF *os.File // the bundle itself, for the child's read grant
 	cleanup func()
 }
 
@@ -195,7 +198,11 @@ func (p *Plan) startGateway() (*gateway, error) {
 			return nil, err
 		}
 		gw.cleanup = cleanup
-		gw.bundle = bundle
+		gw.bundleF = bundle
+		gw.bundle = bundle.Name()
+		if real, err := filepath.EvalSymlinks(gw.bundle); err == nil {
+			gw.bundle = real // for the child's variables and messages; the grant uses bundleF
+		}
 		cfg.CA = ca
 	}
 	srv, err := proxy.New(cfg)

@@ -370,7 +370,7 @@ func (p *Plan) supervise() error {
 				k, v, _ := strings.Cut(kv, "=")
 				p.extraEnv[k] = v
 			}
-			p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: gw.bundle, Access: sandbox.AccessRead, File: true, Source: "system"})
+			p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: gw.bundle, Access: sandbox.AccessRead, File: true, Source: "system", Handle: gw.bundleF})
 		}
 		capNet.AllowedDomains = p.gateway.allow
 		capNet.Proxy, capNet.AllowPublic, capNet.CredentialHosts = true, p.gateway.allowPublic, p.gateway.implicit
@@ -380,13 +380,16 @@ func (p *Plan) supervise() error {
 			p.opts.Printer.Infof("gateway listening on %s (%d allowed host entries)\n", gw.srv.Addr(), len(p.gateway.allow))
 		}
 	}
-	capFile, err := policy.WriteCapFile(capDir(), p.resolved, capNet)
+	capF, err := policy.WriteCapFile(capDir(), p.resolved, capNet)
 	if err != nil {
 		return fmt.Errorf("writing the capability file for 'nono why --self': %w", err)
 	}
-	p.capFile = capFile
-	defer os.Remove(capFile)
-	p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: capFile, Access: sandbox.AccessRead, File: true, Source: "system"})
+	p.capFile = capF.Name()
+	defer os.Remove(p.capFile)
+	defer capF.Close()
+	// The grant is tied to the file just written, not to its name in
+	// $TMPDIR, which another sandbox may be able to replace meanwhile.
+	p.spec.Grants = append(p.spec.Grants, sandbox.Grant{Path: p.capFile, Access: sandbox.AccessRead, File: true, Source: "system", Handle: capF})
 	p.buildEnv()
 
 	cmd := &exec.Cmd{Path: p.program, Args: p.argv, Env: p.env, Dir: p.dir}
