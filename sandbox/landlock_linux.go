@@ -153,6 +153,27 @@ func selfPath(g Grant) (string, bool) {
 	return g.Path, true
 }
 
+// errSymlinkAppeared explains an ELOOP from openResolved.
+var errSymlinkAppeared = errors.New("a symlink appeared in the path after nono resolved it (it was replaced while nono started, possibly by another sandboxed process); refusing to grant whatever it points at now")
+
+// openResolved opens a grant's path for its rule (O_PATH). The path was
+// canonicalised when the policy was resolved, so it contains no symlink,
+// and none may be followed now: a component replaced by a symlink in the
+// meantime (in /tmp, say, which every sandbox may write) would otherwise
+// attach the rule to the symlink's target, a path the policy never
+// checked against its deny rules. openat2's RESOLVE_NO_SYMLINKS refuses
+// any symlink on the way (Linux 5.6, older than any Landlock).
+func openResolved(path string) (int, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
+	if errors.Is(err, unix.ELOOP) {
+		return -1, errSymlinkAppeared
+	}
+	return fd, err
+}
+
 func addGrant(rulesetFD int, g Grant, handled landlock.AccessFSSet) error {
 	path, keep := selfPath(g)
 	if !keep {
@@ -165,7 +186,7 @@ func addGrant(rulesetFD int, g Grant, handled landlock.AccessFSSet) error {
 	if g.Handle != nil {
 		pfd = int(g.Handle.Fd()) // the object nono created, whatever the name points at now
 	} else {
-		fd, err := unix.Open(g.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		fd, err := openResolved(g.Path)
 		if err != nil {
 			return fmt.Errorf("cannot open %s for its Landlock rule: %w", g.Path, err)
 		}
@@ -202,7 +223,7 @@ func addUnixSocket(rulesetFD int, s UnixSocketGrant, handled landlock.AccessFSSe
 	if s.Bind {
 		access = AccessReadWrite
 	}
-	pfd, err := unix.Open(s.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	pfd, err := openResolved(s.Path)
 	if err != nil {
 		return fmt.Errorf("cannot open unix socket grant %s: %w", s.Path, err)
 	}

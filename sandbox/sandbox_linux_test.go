@@ -130,6 +130,52 @@ func TestHandleGrantSurvivesASwappedName(t *testing.T) {
 	}
 }
 
+// TestGrantRefusesASymlinkSwappedIn: grant paths are canonical when the
+// policy is resolved. If a component is replaced by a symlink before the
+// rules are built (a directory in /tmp, which every sandbox may write),
+// the rule must not follow it to a secret the deny rules never saw: Start
+// fails, naming the cause, and starts nothing. Both the last component and
+// one above it are tried.
+func TestGrantRefusesASymlinkSwappedIn(t *testing.T) {
+	secretDir := scratch(t)
+	os.WriteFile(filepath.Join(secretDir, "id_ed25519"), []byte("PRIVATE-KEY"), 0o600)
+	for _, depth := range []string{"leaf", "parent"} {
+		shared := scratch(t)
+		granted := filepath.Join(shared, "build", "out")
+		if err := os.MkdirAll(granted, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		swap := granted
+		if depth == "parent" {
+			swap = filepath.Dir(granted)
+			os.MkdirAll(filepath.Join(secretDir, "out"), 0o700)
+			os.WriteFile(filepath.Join(secretDir, "out", "id_ed25519"), []byte("PRIVATE-KEY"), 0o600)
+		}
+		if err := os.Rename(swap, swap+".moved"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(secretDir, swap); err != nil {
+			t.Fatal(err)
+		}
+		marker := filepath.Join(shared, "ran")
+		spec := &Spec{Grants: append(systemGrants(t), Grant{Path: granted, Access: AccessRead, Source: "user"},
+			Grant{Path: shared, Access: AccessWrite, Source: "test"})}
+		cmd := exec.Command("/bin/sh", "-c", "touch "+marker+"; cat "+granted+"/id_ed25519")
+		c, err := Start(spec, cmd, nil)
+		if err == nil {
+			c.Supervise(-1)
+			t.Fatalf("%s: Start followed a symlink swapped into a granted path", depth)
+		}
+		var se *SetupError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "a symlink appeared in the path") {
+			t.Fatalf("%s: want a SetupError naming the symlink, got %v", depth, err)
+		}
+		if _, err := os.Stat(marker); !os.IsNotExist(err) {
+			t.Fatalf("%s: the command ran", depth)
+		}
+	}
+}
+
 func TestSeccompBlocksIoUringAndTIOCSTI(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Skip("/usr/bin/python3 not installed")
