@@ -174,26 +174,15 @@ func TestProtectionForSuggestsAWorkingBypass(t *testing.T) {
 		fields := strings.Fields(c.fix)
 		r2, err := Resolve(h.req(func(q *Request) {
 			q.Allow = []string{filepath.Join(h.home, "proj")}
+			lists := map[string]*[]string{"--read": &q.Read, "--write": &q.Write, "--allow": &q.Allow,
+				"--read-file": &q.ReadFile, "--write-file": &q.WriteFile, "--allow-file": &q.AllowFile,
+				"--bypass-protection": &q.BypassProtection}
 			for i := 0; i+1 < len(fields); i += 2 {
-				v := fields[i+1]
-				switch fields[i] {
-				case "--read":
-					q.Read = append(q.Read, v)
-				case "--write":
-					q.Write = append(q.Write, v)
-				case "--allow":
-					q.Allow = append(q.Allow, v)
-				case "--read-file":
-					q.ReadFile = append(q.ReadFile, v)
-				case "--write-file":
-					q.WriteFile = append(q.WriteFile, v)
-				case "--allow-file":
-					q.AllowFile = append(q.AllowFile, v)
-				case "--bypass-protection":
-					q.BypassProtection = append(q.BypassProtection, v)
-				default:
+				dst, ok := lists[fields[i]]
+				if !ok {
 					t.Fatalf("unexpected flag %s in %q", fields[i], c.fix)
 				}
+				*dst = append(*dst, fields[i+1])
 			}
 		}))
 		if err != nil {
