@@ -169,6 +169,14 @@ func TestFooterWriteOnlyTemp(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "temp-ok") {
 		t.Fatalf("following the footer's temp-dir recipe: %s", r)
 	}
+	// The user's own write-only grant gets the flag that adds reading, not the temp recipe.
+	out := filepath.Join(e.root, "out")
+	os.MkdirAll(out, 0o755)
+	r = e.nono("run", "--allow", e.work, "--write", out, "--", "sh", "-c", "echo x > "+out+"/f; cat "+out+"/f")
+	mustContain(t, r, r.stderr, out+" is granted write-only", "--allow "+out+"     (read and write, instead of --write)")
+	if strings.Contains(r.stderr, "nono-tmp") {
+		t.Fatalf("temp recipe for a --write grant: %s", r)
+	}
 }
 
 // TestBackgroundWriterDoesNotHoldNono: a process the command leaves running

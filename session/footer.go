@@ -65,19 +65,22 @@ type denial struct {
 	// there for reading and writing, as mkstemp and compilers do, is
 	// refused although "write" is granted.
 	writeOnly string
+	// userWriteOnly: that grant is the user's or the profile's (--write),
+	// not the system temp directories.
+	userWriteOnly bool
 }
 
 // writeOnlyGrant returns the grant that lets path be written but not read,
-// if that is what covers it.
-func (p *Plan) writeOnlyGrant(path string) string {
+// if that is what covers it, and whether the user or profile made it.
+func (p *Plan) writeOnlyGrant(path string) (string, bool) {
 	if policy.WhyPath(p.resolved, path, "read").Status == policy.StatusAllowed {
-		return ""
+		return "", false
 	}
 	w := policy.WhyPath(p.resolved, path, "write")
 	if w.Status != policy.StatusAllowed || w.Reason != policy.ReasonGrantedPath || w.Access != "write" {
-		return ""
+		return "", false
 	}
-	return w.GrantedPath
+	return w.GrantedPath, w.Source == policy.SourceUser || w.Source == policy.SourceProfile
 }
 
 // footer explains a non-zero exit: what happened, which denials the child
@@ -139,6 +142,8 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	var writeOnly []string // write-only grants that refused a read+write open
 	for _, d := range denials {
 		switch {
+		case d.writeOnly != "" && d.userWriteOnly:
+			line("Denied %s of %s: %s is granted write-only, so a file there cannot be opened for reading", d.op, pr.Err(d.path), d.writeOnly)
 		case d.writeOnly != "":
 			writeOnly = append(writeOnly, d.writeOnly)
 			line("Denied %s of %s: %s is granted write-only, so a file there cannot be opened for reading", d.op, pr.Err(d.path), d.writeOnly)
@@ -164,6 +169,8 @@ func (p *Plan) footer(ex sandbox.Exit, stderrTail []byte) {
 	var cautions []string // one per suggested bypass
 	for _, d := range denials {
 		switch {
+		case d.writeOnly != "" && d.userWriteOnly:
+			fixes = append(fixes, "--allow "+d.writeOnly+"     (read and write, instead of --write)")
 		case d.writeOnly != "":
 			// One hint below, not a grant per temporary file name.
 		case d.prot != nil && d.prot.Fix != "":
@@ -241,7 +248,8 @@ func (p *Plan) scanStderr(b []byte) ([]denial, []string) {
 				break
 			}
 		}
-		d := denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op), writeOnly: p.writeOnlyGrant(path)}
+		d := denial{path: path, op: op, why: policy.WhyPath(p.resolved, path, op)}
+		d.writeOnly, d.userWriteOnly = p.writeOnlyGrant(path)
 		if onlyDenied && d.why.Status != policy.StatusDenied {
 			return
 		}
