@@ -31,10 +31,10 @@ var ErrNoSystemRoots = errors.New("no system CA roots found; the trust bundle ho
 // created exclusively (an existing file or symlink is an error), mode 0400.
 // Only certificates are copied, never other PEM blocks such as keys. dir
 // must exist; make it private (0700) to the session. The file is returned
-// still open (its Name is the path) so the caller can tie
-// the child's read grant to it rather than to a name another sandbox could
-// swap (sandbox.Grant.Handle); the caller closes it. A non-nil file comes
-// with a nil error or ErrNoSystemRoots.
+// still open (its Name is the path) so the caller can tie the child's read
+// grant to it rather than to a name another sandbox could swap
+// (sandbox.Grant.Handle); the caller closes it. A non-nil file comes with a
+// nil error or ErrNoSystemRoots.
 func (c *CA) WriteBundle(dir string) (*os.File, error) {
 	roots, warn := systemRoots()
 	var buf bytes.Buffer

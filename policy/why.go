@@ -85,12 +85,7 @@ func WhyPath(r *Resolved, path string, op string) WhyResult {
 	exists := statErr == nil
 
 	// 1. Recorded deny rules (after bypass removal), longest match.
-	var best *Deny
-	for i, d := range r.Denies {
-		if within(q, d.Path) && (best == nil || len(d.Path) > len(best.Path)) {
-			best = &r.Denies[i]
-		}
-	}
+	best := r.coveringDeny(q)
 	if best != nil {
 		return WhyResult{Status: StatusDenied, Reason: ReasonFilesystemDeny,
 			Details:      "Path is covered by filesystem.deny rule: " + best.Path,
@@ -197,13 +192,30 @@ func (r *Resolved) sensitiveGroup(q string) (Group, bool) {
 	return best, bestLen >= 0
 }
 
+// coveringDeny is the recorded deny rule covering the canonical path q,
+// the longest when several do, or nil.
+func (r *Resolved) coveringDeny(q string) *Deny {
+	var best *Deny
+	for i, d := range r.Denies {
+		if within(q, d.Path) && (best == nil || len(d.Path) > len(best.Path)) {
+			best = &r.Denies[i]
+		}
+	}
+	return best
+}
+
+// grantFlag is the CLI flag that grants need on a directory, or on a file.
+func grantFlag(need sandbox.Access, file bool) string {
+	flag := map[sandbox.Access]string{sandbox.AccessRead: "--read", sandbox.AccessWrite: "--write", sandbox.AccessReadWrite: "--allow"}[need]
+	if file {
+		flag += "-file"
+	}
+	return flag
+}
+
 // suggestFlag proposes the CLI flag that would grant need on q.
 func (r *Resolved) suggestFlag(q string, exists bool, need sandbox.Access) string {
-	dirFlag := map[sandbox.Access]string{sandbox.AccessRead: "--read", sandbox.AccessWrite: "--write", sandbox.AccessReadWrite: "--allow"}[need]
-	fileFlag := dirFlag + "-file"
-	if need == sandbox.AccessReadWrite {
-		fileFlag = "--allow-file"
-	}
+	dirFlag, fileFlag := grantFlag(need, false), grantFlag(need, true)
 	if exists {
 		if st, err := os.Stat(q); err == nil && st.IsDir() {
 			return dirFlag + " " + shellQuote(q)
@@ -316,17 +328,11 @@ func ProtectionFor(r *Resolved, path, op string) (Protection, bool) {
 		need = sandbox.AccessReadWrite
 	}
 	q := canonicalLenient(r.queryAbs(path))
-	var best *Deny
-	for i, d := range r.Denies {
-		if within(q, d.Path) && (best == nil || len(d.Path) > len(best.Path)) {
-			best = &r.Denies[i]
-		}
-	}
+	best := r.coveringDeny(q)
 	if best == nil {
 		return Protection{}, false
 	}
 	pr := Protection{Deny: *best}
-	flag := map[sandbox.Access]string{sandbox.AccessRead: "--read", sandbox.AccessWrite: "--write", sandbox.AccessReadWrite: "--allow"}[need]
 	// CLI grants must exist: a missing path is granted through its
 	// nearest existing directory inside the rule (creating a file needs
 	// write access to its directory anyway).
@@ -334,18 +340,14 @@ func ProtectionFor(r *Resolved, path, op string) (Protection, bool) {
 	for {
 		st, err := os.Stat(target)
 		if err == nil {
-			if !st.IsDir() {
-				flag += "-file"
-			}
-			break
+			pr.Fix = grantFlag(need, !st.IsDir()) + " " + shellQuote(target) + " --bypass-protection " + shellQuote(best.Path)
+			return pr, true
 		}
 		if target == best.Path || !within(target, best.Path) {
 			return pr, true // nothing inside the rule exists to grant
 		}
 		target = filepath.Dir(target)
 	}
-	pr.Fix = flag + " " + shellQuote(target) + " --bypass-protection " + shellQuote(best.Path)
-	return pr, true
 }
 
 // Cause says in words which rule keeps the path out.

@@ -251,32 +251,12 @@ func TestReverseLoopHTTPSemantics(t *testing.T) {
 	t.Run("pipelined requests are answered in order", func(t *testing.T) {
 		c := g.dial(t)
 		_, _ = io.WriteString(c, revReq("GET", "/svc/one")+revReq("GET", "/svc/two"))
-		br := bufio.NewReader(c)
-		for _, want := range []string{"ok /one", "ok /two"} {
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			if string(b) != want {
-				t.Fatalf("got %q, want %q", b, want)
-			}
-		}
+		expectAnswers(t, bufio.NewReader(c), "ok /one", "ok /two")
 	})
 	t.Run("a request pipelined behind a slow one is not a hang-up", func(t *testing.T) {
 		c := g.dial(t)
 		_, _ = io.WriteString(c, revReq("GET", "/svc/slow")+revReq("POST", "/svc/echo", "Content-Length: 2")+"hi")
-		br := bufio.NewReader(c)
-		for _, want := range []string{"ok /slow", "got hi"} {
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != 200 || string(b) != want {
-				t.Fatalf("got %d %q, want %q", resp.StatusCode, b, want)
-			}
-		}
+		expectAnswers(t, bufio.NewReader(c), "ok /slow", "got hi")
 	})
 	t.Run("HEAD keeps the length and the connection", func(t *testing.T) {
 		c := g.dial(t)
@@ -319,14 +299,7 @@ func TestReverseLoopHTTPSemantics(t *testing.T) {
 			t.Fatalf("100 Continue head: %q", l)
 		}
 		_, _ = io.WriteString(c, "hello")
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		if string(b) != "got hello" {
-			t.Fatalf("echo: %q", b)
-		}
+		expectAnswers(t, br, "got hello")
 		// Refused before the body: no 100, and the connection is closed
 		// (the body may or may not follow).
 		c2 := g.dial(t)
@@ -791,6 +764,23 @@ func TestH1PoolRefusesHostileUpstreams(t *testing.T) {
 	for i := range 3 {
 		if resp, body := get("/svc/next"); resp.StatusCode != 200 || body != "ok /next" {
 			t.Fatalf("request %d after an upstream left a forged answer on its connection: %d %q", i, resp.StatusCode, body)
+		}
+	}
+}
+
+// expectAnswers reads one answer per want from br, in order, and requires
+// each to be a 200 whose body is that want.
+func expectAnswers(t *testing.T, br *bufio.Reader, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != want {
+			t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, b, want)
 		}
 	}
 }
